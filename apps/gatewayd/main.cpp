@@ -1,0 +1,131 @@
+// gatewayd: parse flags, load the config, wire the policies, run, reload on SIGHUP, drain on SIGTERM.
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include "obsgw/obsgw.hpp"
+
+namespace {
+
+struct Overrides {
+  std::vector<std::string> listen;
+  std::string admin_listen;
+  unsigned threads = 0;
+  std::string log_level;
+};
+
+// Loads the file and applies command-line/environment overrides. Throws ConfigError.
+obsgw::Config load(const std::string& path, const Overrides& o) {
+  obsgw::Config c = obsgw::load_config_file(path);
+  std::vector<std::string> problems;
+  if (!o.listen.empty()) {
+    std::erase_if(c.server.listeners, [](const obsgw::ListenerOptions& l) { return !l.tls; });
+    for (const auto& a : o.listen) {
+      auto l = obsgw::parse_listen_address(a);
+      if (!l) problems.push_back("--listen: \"" + a + "\" is not host:port");
+      else c.server.listeners.push_back(*l);
+    }
+  }
+  if (!o.admin_listen.empty()) {
+    c.server.admin = obsgw::parse_listen_address(o.admin_listen);
+    if (!c.server.admin) problems.push_back("--admin-listen: \"" + o.admin_listen + "\" is not host:port");
+  }
+  if (o.threads) c.server.threads = o.threads;
+  if (!o.log_level.empty() && !obsgw::parse_log_level(o.log_level, c.logging.level))
+    problems.push_back("--log-level: \"" + o.log_level + "\" is not one of debug, info, warn, error, off");
+  if (c.server.listeners.empty()) problems.push_back(path + ": server.listen: at least one listener is required");
+  if (!problems.empty()) throw obsgw::ConfigError(problems);
+  return c;
+}
+
+unsigned io_threads(const obsgw::Config& c) {
+  return c.server.threads ? c.server.threads : std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gatewayd: authenticating multi-tenant gateway for observability backends"};
+  std::string config_path;
+  bool check_only = false;
+  Overrides o;
+  app.add_option("-c,--config", config_path, "JSON configuration file")->envname("OBSGW_CONFIG")->required();
+  app.add_flag("--check", check_only, "validate the configuration and exit (non-zero with the problems)");
+  app.add_option("--listen", o.listen, "plain HTTP listen address host:port (repeatable; replaces server.listen)")
+      ->envname("OBSGW_LISTEN")->delimiter(',');
+  app.add_option("--admin-listen", o.admin_listen, "admin listen address host:port")->envname("OBSGW_ADMIN_LISTEN");
+  app.add_option("--threads", o.threads, "io threads (0 = number of cores)")->envname("OBSGW_THREADS");
+  app.add_option("--log-level", o.log_level, "debug, info, warn, error or off")->envname("OBSGW_LOG_LEVEL");
+  CLI11_PARSE(app, argc, argv);
+
+  obsgw::Config config;
+  std::shared_ptr<const obsgw::Gateway> gateway;
+  try {
+    config = load(config_path, o);
+    gateway = obsgw::build_gateway(config, io_threads(config));
+  } catch (const obsgw::ConfigError& e) {
+    std::cerr << "gatewayd: invalid configuration:\n" << e.what() << "\n";
+    return 2;
+  }
+  if (check_only) {
+    std::cout << "gatewayd: configuration " << config_path << " is valid (" << config.routes.size() << " routes, "
+              << config.upstreams.size() << " upstreams)\n";
+    return 0;
+  }
+
+  // Signals are taken on this thread only; the io threads never see them.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto logger = std::make_shared<obsgw::Logger>(1, config.logging.level);
+  std::unique_ptr<obsgw::Server> server;
+  try {
+    server = std::make_unique<obsgw::Server>(config.server, gateway, logger);
+    server->start();
+  } catch (const std::exception& e) {
+    std::cerr << "gatewayd: cannot start: " << e.what() << "\n";
+    return 1;
+  }
+  for (const auto& ep : server->endpoints())
+    logger->log(obsgw::LogLevel::info, "listening", {{"address", ep.address().to_string()}, {"port", ep.port()}});
+  if (auto admin = server->admin_endpoint())
+    logger->log(obsgw::LogLevel::info, "admin listening", {{"address", admin->address().to_string()}, {"port", admin->port()}});
+  logger->log(obsgw::LogLevel::info, "started", {{"threads", io_threads(config)}, {"routes", config.routes.size()}});
+
+  const auto server_options = config.server;
+  while (true) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (sig == SIGHUP) {
+      try {
+        obsgw::Config next = load(config_path, o);
+        if (next.server.listeners.size() != server_options.listeners.size() || next.server.threads != server_options.threads)
+          logger->log(obsgw::LogLevel::warn, "listener and thread changes take effect only after a restart");
+        server->reload(obsgw::build_gateway(next, io_threads(config)));
+        logger->set_level(next.logging.level);
+        server->note_reload(true);
+        logger->log(obsgw::LogLevel::info, "configuration reloaded", {{"routes", next.routes.size()}});
+      } catch (const obsgw::ConfigError& e) {
+        server->note_reload(false);
+        logger->log(obsgw::LogLevel::error, "reload rejected; keeping the running configuration", {{"problems", e.what()}});
+      }
+      continue;
+    }
+    logger->log(obsgw::LogLevel::info, "draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+                                                   {"deadline_ms", server_options.drain_timeout.count()}});
+    server->drain(server_options.drain_timeout);
+    server->wait();
+    logger->log(obsgw::LogLevel::info, "stopped");
+    logger->flush();
+    return 0;
+  }
+}

@@ -1,0 +1,18 @@
+# Debian's packages of the dependencies, each found the way its package supports.
+find_package(Threads REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
+find_package(fmt CONFIG REQUIRED)
+find_package(simdjson CONFIG REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+
+# Standalone Asio is header-only and ships no CMake or pkg-config file.
+find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
+if(NOT TARGET obsgw_asio)
+  add_library(obsgw_asio INTERFACE)
+  if(NOT ASIO_INCLUDE_DIR STREQUAL "/usr/include")
+    target_include_directories(obsgw_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
+  endif()
+  # Asio's implementation is compiled once, in lib/asio_impl.cpp, not in every translation unit.
+  target_compile_definitions(obsgw_asio INTERFACE ASIO_SEPARATE_COMPILATION ASIO_NO_DEPRECATED)
+  target_link_libraries(obsgw_asio INTERFACE Threads::Threads OpenSSL::SSL OpenSSL::Crypto)
+endif()

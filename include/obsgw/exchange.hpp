@@ -1,0 +1,89 @@
+#pragma once
+/// @file
+/// The context one request carries through the pipeline. Each phase writes only its own fields.
+
+#include <any>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio/ip/address.hpp>
+
+#include "obsgw/http_message.hpp"
+#include "obsgw/identity.hpp"
+
+namespace obsgw {
+
+struct Route;
+
+/// Facts about the client connection.
+struct ConnectionInfo {
+  asio::ip::address peer_address;
+  std::uint16_t peer_port = 0;
+  std::uint16_t local_port = 0;
+  bool tls = false;
+};
+
+/// One request/response exchange.
+class Exchange {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  Exchange(RequestHead request, ConnectionInfo connection);
+
+  /// The request as it will be sent upstream: policies may edit headers, path and query.
+  RequestHead& request() noexcept { return request_; }
+  const RequestHead& request() const noexcept { return request_; }
+  const ConnectionInfo& connection() const noexcept { return connection_; }
+  /// The client address as text (the peer address; trusted-proxy handling may replace it).
+  const std::string& client_ip() const noexcept { return client_ip_; }
+  void set_client_ip(std::string ip) { client_ip_ = std::move(ip); }
+
+  /// The matched route (set by the Router phase; null before it or when nothing matched).
+  const Route* route() const noexcept { return route_; }
+  void set_route(const Route* r) noexcept { route_ = r; }
+
+  /// X-Request-Id: the client's when valid, otherwise generated.
+  const std::string& request_id() const noexcept { return request_id_; }
+  void set_request_id(std::string id) { request_id_ = std::move(id); }
+
+  /// Written by the Authenticator.
+  Identity identity;
+  /// Written by the TenantResolver: one tenant, or several for federated queries.
+  std::vector<std::string> tenants;
+
+  /// The whole request body, when a policy asked for it (Policy::body_limit). Null otherwise.
+  const std::string* buffered_body() const noexcept { return body_ ? &*body_ : nullptr; }
+  void set_buffered_body(std::string body) { body_ = std::move(body); }
+
+  /// Headers added to the response sent to the client (after the upstream's, before response policies).
+  Headers response_headers;
+
+  clock::time_point started() const noexcept { return started_; }
+
+  /// Filled as the exchange proceeds; read by logging and metrics.
+  struct Outcome {
+    int status = 0;
+    std::string upstream;         ///< name of the upstream the request went to
+    std::string rejected_by;      ///< rejection code when the gateway answered itself
+    std::uint64_t bytes_in = 0;   ///< request body bytes read from the client
+    std::uint64_t bytes_out = 0;  ///< response body bytes sent to the client
+    unsigned upstream_tries = 0;
+  } outcome;
+
+  /// A slot for embedders' own per-request data.
+  std::any user_data;
+
+ private:
+  RequestHead request_;
+  ConnectionInfo connection_;
+  std::string client_ip_;
+  const Route* route_ = nullptr;
+  std::string request_id_;
+  std::optional<std::string> body_;
+  clock::time_point started_ = clock::now();
+};
+
+}  // namespace obsgw

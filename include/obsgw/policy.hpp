@@ -1,0 +1,85 @@
+#pragma once
+/// @file
+/// Composable request policies and the phase each runs in.
+///
+/// A request passes through fixed phases (docs/pipeline.md draws the chart):
+///   route → authenticate → resolve_tenant → limit → transform → sign → forward → complete
+/// A route lists its policies; the gateway orders them by phase (keeping the listed order within a phase).
+/// Any policy may answer the client itself; `on_complete` of every policy that ran is called in all cases.
+
+#include <cstddef>
+#include <string_view>
+
+#include <asio/awaitable.hpp>
+
+#include "obsgw/exchange.hpp"
+#include "obsgw/http_message.hpp"
+#include "obsgw/verdict.hpp"
+
+namespace obsgw {
+
+enum class Phase : unsigned char {
+  authenticate,    ///< establish Exchange::identity
+  resolve_tenant,  ///< establish Exchange::tenants
+  limit,           ///< admit or refuse (rate limits, quotas, IP rules)
+  transform,       ///< edit the upstream request (headers, path)
+  sign,            ///< sign what is forwarded; runs last so that it sees the final request
+};
+
+const char* to_string(Phase p) noexcept;
+
+/// A policy object is built once (from config or code), is immutable afterwards and is shared by every
+/// io thread: any mutable state inside it must be thread-safe or per thread.
+class Policy {
+ public:
+  virtual ~Policy() = default;
+
+  virtual Phase phase() const noexcept = 0;
+  /// Short name for logs and metrics ("jwt", "headers", ...).
+  virtual std::string_view name() const noexcept = 0;
+
+  /// The synchronous step, run on the io thread. Decide from local state and return proceed or reject;
+  /// return Verdict::suspend() when asynchronous work is needed, and the pipeline then awaits
+  /// on_request_async(). Must not block.
+  virtual Verdict on_request(Exchange& ex) const = 0;
+
+  /// The asynchronous step, awaited only after on_request() returned suspend().
+  virtual asio::awaitable<Verdict> on_request_async(Exchange& ex) const;
+
+  /// When non-zero, the whole request body (at most this many bytes, else 413) is read and stored in
+  /// Exchange::buffered_body() before on_request() runs.
+  virtual std::size_t body_limit() const noexcept { return 0; }
+
+  /// Called with the response head before it is sent to the client (upstream answers and the
+  /// gateway's own rejections alike).
+  virtual void on_response(Exchange&, ResponseHead&) const {}
+
+  /// Called once the exchange is over, whatever its outcome. Must not throw.
+  virtual void on_complete(const Exchange&) const noexcept {}
+};
+
+/// Establishes who is calling (Exchange::identity) or rejects with 401.
+class Authenticator : public Policy {
+ public:
+  Phase phase() const noexcept final { return Phase::authenticate; }
+};
+
+/// Establishes the tenant(s) the request acts for (Exchange::tenants) or rejects with 403.
+class TenantResolver : public Policy {
+ public:
+  Phase phase() const noexcept final { return Phase::resolve_tenant; }
+};
+
+/// Admits the request or rejects it with 429 (or 403 for IP rules).
+class RateLimiter : public Policy {
+ public:
+  Phase phase() const noexcept final { return Phase::limit; }
+};
+
+/// Signs the request that goes upstream.
+class Signer : public Policy {
+ public:
+  Phase phase() const noexcept final { return Phase::sign; }
+};
+
+}  // namespace obsgw

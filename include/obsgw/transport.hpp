@@ -1,0 +1,54 @@
+#pragma once
+/// @file
+/// A byte stream over TCP, with or without TLS, read and written from coroutines.
+
+#include <cstddef>
+#include <string_view>
+#include <system_error>
+#include <variant>
+
+#include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
+
+namespace obsgw {
+
+class Transport {
+ public:
+  using tcp = asio::ip::tcp;
+
+  explicit Transport(tcp::socket socket);
+  Transport(tcp::socket socket, asio::ssl::context& tls);
+  Transport(Transport&&) = default;
+  Transport& operator=(Transport&&) = default;
+
+  bool is_tls() const noexcept { return stream_.index() == 1; }
+  tcp::socket& socket() noexcept;
+  asio::any_io_executor get_executor() noexcept { return socket().get_executor(); }
+
+  /// TLS handshakes (no-ops on plain TCP). `server_name` sets SNI and the name checked in the certificate.
+  asio::awaitable<void> handshake_as_server(std::error_code& ec);
+  asio::awaitable<void> handshake_as_client(std::string_view server_name, bool verify, std::error_code& ec);
+
+  /// Reads at least one byte (or fails, with asio::error::eof at the end of the stream).
+  asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec);
+  /// Writes every byte of `bufs`.
+  asio::awaitable<std::size_t> write(asio::const_buffer buf, std::error_code& ec);
+  asio::awaitable<std::size_t> write(asio::const_buffer a, asio::const_buffer b, std::error_code& ec);
+  asio::awaitable<std::size_t> write(asio::const_buffer a, asio::const_buffer b, asio::const_buffer c,
+                                     std::error_code& ec);
+
+  /// Cancels pending operations (they complete with operation_aborted). Used by deadlines.
+  void cancel() noexcept;
+  /// Sends a TLS close_notify when applicable, then shuts down the sending side; errors are ignored.
+  asio::awaitable<void> shutdown();
+  void close() noexcept;
+  bool is_open() const noexcept;
+
+ private:
+  std::variant<tcp::socket, asio::ssl::stream<tcp::socket>> stream_;
+};
+
+}  // namespace obsgw

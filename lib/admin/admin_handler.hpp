@@ -1,0 +1,22 @@
+#pragma once
+// The admin listener's endpoints: /health, /ready, /stats, /metrics.
+
+#include <functional>
+#include <memory>
+
+#include "obsgw/gateway.hpp"
+#include "server/client_connection.hpp"
+
+namespace obsgw::detail {
+
+class AdminHandler final : public RequestHandler {
+ public:
+  explicit AdminHandler(std::function<std::shared_ptr<const Gateway>()> current_gateway)
+      : current_gateway_(std::move(current_gateway)) {}
+  asio::awaitable<void> handle(Exchange& ex, ClientConnection& down) override;
+
+ private:
+  std::function<std::shared_ptr<const Gateway>()> current_gateway_;
+};
+
+}  // namespace obsgw::detail

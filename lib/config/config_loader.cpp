@@ -1,0 +1,356 @@
+#include "obsgw/config.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "http/char_classes.hpp"
+#include "obsgw/header_transform.hpp"
+#include "proxy/upstream_url.hpp"
+
+namespace obsgw {
+
+namespace {
+
+std::string join_lines(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : "\n") + s;
+  return out;
+}
+
+bool readable(const std::string& path) {
+  std::ifstream f(path);
+  return f.good();
+}
+
+std::chrono::milliseconds get_ms(const ConfigNode& n, std::string_view key, std::chrono::milliseconds fallback,
+                                 ConfigProblems& p) {
+  return std::chrono::milliseconds(n.get_int(key, fallback.count(), 1, 24LL * 3600 * 1000, p));
+}
+
+std::optional<ListenerOptions> listener_from(const ConfigNode& n, ConfigProblems& p) {
+  if (!n.is_string()) {
+    p.add(n.path(), fmt::format("expected \"host:port\", got {}", n.type_name()));
+    return std::nullopt;
+  }
+  auto l = parse_listen_address(std::string(n.string_value()));
+  if (!l) p.add(n.path(), fmt::format("\"{}\" is not host:port (IPv6 as [addr]:port)", n.string_value()));
+  return l;
+}
+
+void read_server(const ConfigNode& s, ServerOptions& out, ConfigProblems& p) {
+  if (!s.expect_object({"listen", "tls", "admin_listen", "threads", "max_connections", "drain_timeout_ms", "limits", "timeouts"}, p))
+    return;
+  if (auto listen = s.find("listen")) {
+    if (!listen->is_array()) p.add(listen->path(), fmt::format("expected an array of \"host:port\", got {}", listen->type_name()));
+    for (const auto& e : listen->elements())
+      if (auto l = listener_from(e, p)) out.listeners.push_back(*l);
+  }
+  if (auto tls = s.find("tls")) {
+    if (!tls->is_array()) p.add(tls->path(), fmt::format("expected an array of listener objects, got {}", tls->type_name()));
+    for (const auto& e : tls->elements()) {
+      if (!e.expect_object({"listen", "cert_file", "key_file"}, p)) continue;
+      auto addr = e.find("listen");
+      if (!addr) {
+        p.add(e.path() + ".listen", "required");
+        continue;
+      }
+      auto l = listener_from(*addr, p);
+      if (!l) continue;
+      l->tls = true;
+      l->cert_file = e.get_string("cert_file", "", p);
+      l->key_file = e.get_string("key_file", "", p);
+      if (l->cert_file.empty()) p.add(e.path() + ".cert_file", "required");
+      else if (!readable(l->cert_file)) p.add(e.path() + ".cert_file", fmt::format("cannot read \"{}\"", l->cert_file));
+      if (l->key_file.empty()) p.add(e.path() + ".key_file", "required");
+      else if (!readable(l->key_file)) p.add(e.path() + ".key_file", fmt::format("cannot read \"{}\"", l->key_file));
+      out.listeners.push_back(*l);
+    }
+  }
+  if (auto admin = s.find("admin_listen")) out.admin = listener_from(*admin, p);
+  out.threads = static_cast<unsigned>(s.get_int("threads", 0, 0, 256, p));
+  out.max_connections = static_cast<std::size_t>(s.get_int("max_connections", 10000, 1, 10'000'000, p));
+  out.drain_timeout = get_ms(s, "drain_timeout_ms", out.drain_timeout, p);
+  if (auto limits = s.find("limits")) {
+    if (limits->expect_object({"max_request_line_bytes", "max_header_bytes", "max_header_count", "max_body_bytes"}, p)) {
+      auto& l = out.limits;
+      l.max_request_line = static_cast<std::size_t>(limits->get_int("max_request_line_bytes", l.max_request_line, 64, 1 << 20, p));
+      l.max_header_bytes = static_cast<std::size_t>(limits->get_int("max_header_bytes", l.max_header_bytes, 256, 1 << 24, p));
+      l.max_header_count = static_cast<std::size_t>(limits->get_int("max_header_count", l.max_header_count, 1, 10000, p));
+      l.max_body_bytes = static_cast<std::uint64_t>(limits->get_int("max_body_bytes", static_cast<std::int64_t>(l.max_body_bytes), 0, 1LL << 40, p));
+      if (l.max_request_line > l.max_header_bytes)
+        p.add(limits->path() + ".max_request_line_bytes", "must not exceed max_header_bytes");
+    }
+  }
+  if (auto t = s.find("timeouts")) {
+    if (t->expect_object({"header_ms", "body_read_ms", "idle_ms", "write_ms", "tls_handshake_ms"}, p)) {
+      auto& o = out.timeouts;
+      o.header = get_ms(*t, "header_ms", o.header, p);
+      o.body_read = get_ms(*t, "body_read_ms", o.body_read, p);
+      o.idle = get_ms(*t, "idle_ms", o.idle, p);
+      o.write = get_ms(*t, "write_ms", o.write, p);
+      o.tls_handshake = get_ms(*t, "tls_handshake_ms", o.tls_handshake, p);
+    }
+  }
+}
+
+void read_upstream(const std::string& name, const ConfigNode& u, UpstreamOptions& o, ConfigProblems& p) {
+  o.name = name;
+  if (!u.expect_object({"url", "tls", "connect_timeout_ms", "read_timeout_ms", "total_timeout_ms", "tunnel_idle_timeout_ms",
+                        "max_idle_connections", "idle_timeout_ms", "preserve_host", "expose_errors"}, p))
+    return;
+  o.url = u.get_string("url", "", p);
+  if (o.url.empty()) {
+    p.add(u.path() + ".url", "required");
+  } else {
+    std::string error;
+    auto url = proxy::parse_upstream_url(o.url, error);
+    if (!url) p.add(u.path() + ".url", fmt::format("\"{}\" {}", o.url, error));
+    else if (auto tls = u.find("tls"); tls && !url->tls) p.add(tls->path(), "set, but the url is not https://");
+  }
+  if (auto tls = u.find("tls")) {
+    if (tls->expect_object({"verify", "ca_file", "server_name"}, p)) {
+      o.tls_verify = tls->get_bool("verify", true, p);
+      o.tls_ca_file = tls->get_string("ca_file", "", p);
+      o.tls_server_name = tls->get_string("server_name", "", p);
+      if (!o.tls_ca_file.empty() && !readable(o.tls_ca_file))
+        p.add(tls->path() + ".ca_file", fmt::format("cannot read \"{}\"", o.tls_ca_file));
+    }
+  }
+  o.connect_timeout = get_ms(u, "connect_timeout_ms", o.connect_timeout, p);
+  o.read_timeout = get_ms(u, "read_timeout_ms", o.read_timeout, p);
+  o.total_timeout = get_ms(u, "total_timeout_ms", o.total_timeout, p);
+  o.tunnel_idle_timeout = get_ms(u, "tunnel_idle_timeout_ms", o.tunnel_idle_timeout, p);
+  o.max_idle_connections = static_cast<std::size_t>(u.get_int("max_idle_connections", 64, 0, 100000, p));
+  o.idle_timeout = get_ms(u, "idle_timeout_ms", o.idle_timeout, p);
+  o.preserve_host = u.get_bool("preserve_host", false, p);
+  o.expose_errors = u.get_bool("expose_errors", false, p);
+}
+
+void read_route(const ConfigNode& r, RouteConfig& out, const std::set<std::string>& upstreams,
+                const PolicyRegistry& registry, ConfigProblems& p) {
+  if (!r.expect_object({"name", "match", "upstream", "rewrite_prefix", "policies"}, p)) return;
+  out.name = r.get_string("name", "", p);
+  if (out.name.empty()) p.add(r.path() + ".name", "required");
+  if (auto m = r.find("match")) {
+    if (m->expect_object({"host", "path", "path_prefix", "methods"}, p)) {
+      out.match.host = m->get_string("host", "", p);
+      auto exact = m->find("path");
+      auto prefix = m->find("path_prefix");
+      if (exact && prefix) p.add(m->path(), "give either path or path_prefix, not both");
+      if (exact) {
+        out.match.path = m->get_string("path", "/", p);
+        out.match.prefix = false;
+      } else if (prefix) {
+        out.match.path = m->get_string("path_prefix", "/", p);
+      }
+      if (out.match.path.empty() || out.match.path.front() != '/')
+        p.add(m->path() + (exact ? ".path" : ".path_prefix"), "must start with '/'");
+      out.match.methods = m->get_string_list("methods", p);
+      for (const auto& method : out.match.methods)
+        if (!http::is_token(method)) p.add(m->path() + ".methods", fmt::format("\"{}\" is not a valid method", method));
+      if (!out.match.host.empty()) {
+        std::string_view h = out.match.host;
+        if (h.substr(0, 2) == "*.") h.remove_prefix(2);
+        bool ok = !h.empty();
+        for (char c : h) ok = ok && (http::is_host_char(c) || c == '[' || c == ']' || c == ':');
+        if (!ok) p.add(m->path() + ".host", fmt::format("\"{}\" is not a host name or *.suffix", out.match.host));
+      }
+    }
+  }
+  out.upstream = r.get_string("upstream", "", p);
+  if (out.upstream.empty()) p.add(r.path() + ".upstream", "required");
+  else if (!upstreams.count(out.upstream)) p.add(r.path() + ".upstream", fmt::format("unknown upstream \"{}\"", out.upstream));
+  if (auto rw = r.find("rewrite_prefix")) {
+    out.rewrite_prefix = r.get_string("rewrite_prefix", "", p);
+    out.has_rewrite = true;
+    if (!out.match.prefix) p.add(rw->path(), "only valid with match.path_prefix");
+    if (out.rewrite_prefix.empty() || out.rewrite_prefix.front() != '/') p.add(rw->path(), "must start with '/'");
+  }
+  if (auto policies = r.find("policies")) {
+    if (!policies->is_array()) p.add(policies->path(), fmt::format("expected an array, got {}", policies->type_name()));
+    for (const auto& pol : policies->elements()) {
+      if (!pol.is_object()) {
+        p.add(pol.path(), fmt::format("expected an object with a \"type\", got {}", pol.type_name()));
+        continue;
+      }
+      auto type = pol.find("type");
+      if (!type || !type->is_string()) {
+        p.add(pol.path() + ".type", "required (a string)");
+        continue;
+      }
+      const PolicyFactory* factory = registry.find(type->string_value());
+      if (!factory) {
+        std::string known;
+        for (const auto& t : registry.types()) known += (known.empty() ? "" : ", ") + t;
+        p.add(type->path(), fmt::format("unknown policy type \"{}\" (known: {})", type->string_value(), known));
+        continue;
+      }
+      (*factory)(pol, p);  // validates; the gateway is built later from the same node
+      out.policies.push_back(pol);
+    }
+  }
+}
+
+std::vector<HeaderField> header_map(const ConfigNode& obj, std::string_view key, ConfigProblems& p) {
+  std::vector<HeaderField> out;
+  auto n = obj.find(key);
+  if (!n) return out;
+  if (!n->is_object()) {
+    p.add(n->path(), fmt::format("expected an object of header names to values, got {}", n->type_name()));
+    return out;
+  }
+  for (const auto& [name, value] : n->members()) {
+    if (!value.is_string()) p.add(value.path(), fmt::format("expected a string, got {}", value.type_name()));
+    else out.push_back(HeaderField{name, std::string(value.string_value())});
+  }
+  return out;
+}
+
+HeaderEdits header_edits(const ConfigNode& node, std::string_view key, ConfigProblems& p) {
+  HeaderEdits e;
+  auto n = node.find(key);
+  if (!n || !n->expect_object({"set", "add", "remove"}, p)) return e;
+  e.set = header_map(*n, "set", p);
+  e.add = header_map(*n, "add", p);
+  e.remove = n->get_string_list("remove", p);
+  return e;
+}
+
+std::shared_ptr<const Policy> make_header_transform(const ConfigNode& node, ConfigProblems& p) {
+  if (!node.expect_object({"type", "request", "response"}, p)) return nullptr;
+  std::size_t before = p.list().size();
+  auto request = header_edits(node, "request", p);
+  auto response = header_edits(node, "response", p);
+  if (p.list().size() != before) return nullptr;
+  try {
+    return std::make_shared<HeaderTransform>(std::move(request), std::move(response));
+  } catch (const std::invalid_argument& e) {
+    p.add(node.path(), e.what());
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> problems)
+    : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
+
+PolicyRegistry PolicyRegistry::with_builtins() {
+  PolicyRegistry r;
+  r.add("headers", make_header_transform);
+  return r;
+}
+
+void PolicyRegistry::add(std::string type, PolicyFactory factory) { factories_[std::move(type)] = std::move(factory); }
+
+const PolicyFactory* PolicyRegistry::find(std::string_view type) const {
+  auto it = factories_.find(type);
+  return it == factories_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> PolicyRegistry::types() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : factories_) out.push_back(k);
+  return out;
+}
+
+Config parse_config(std::string_view json, const PolicyRegistry& registry) {
+  std::optional<ConfigNode> root;
+  try {
+    root = ConfigNode::parse(json, "config");
+  } catch (const std::runtime_error& e) {
+    throw ConfigError({e.what()});
+  }
+  ConfigProblems p;
+  Config c;
+  if (!root->expect_object({"server", "logging", "upstreams", "routes"}, p)) throw ConfigError(p.list());
+  if (auto s = root->find("server")) read_server(*s, c.server, p);
+  if (auto l = root->find("logging")) {
+    if (l->expect_object({"level", "access_log"}, p)) {
+      std::string level = l->get_string("level", "info", p);
+      if (!parse_log_level(level, c.logging.level))
+        p.add(l->path() + ".level", fmt::format("\"{}\" is not one of debug, info, warn, error, off", level));
+      c.logging.access_log = l->get_bool("access_log", true, p);
+    }
+  }
+  std::set<std::string> names;
+  if (auto u = root->find("upstreams")) {
+    if (!u->is_object()) p.add(u->path(), fmt::format("expected an object of upstream name to settings, got {}", u->type_name()));
+    for (const auto& [name, node] : u->members()) {
+      c.upstreams.emplace_back();
+      read_upstream(name, node, c.upstreams.back(), p);
+      names.insert(name);
+    }
+  }
+  if (auto routes = root->find("routes")) {
+    if (!routes->is_array()) p.add(routes->path(), fmt::format("expected an array of routes, got {}", routes->type_name()));
+    std::set<std::string> route_names;
+    for (const auto& r : routes->elements()) {
+      c.routes.emplace_back();
+      read_route(r, c.routes.back(), names, registry, p);
+      const auto& n = c.routes.back().name;
+      if (!n.empty() && !route_names.insert(n).second) p.add(r.path() + ".name", fmt::format("route \"{}\" is defined twice", n));
+    }
+  }
+  if (!p.empty()) throw ConfigError(p.list());
+  return c;
+}
+
+Config load_config_file(const std::string& path, const PolicyRegistry& registry) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw ConfigError({fmt::format("{}: cannot open the config file", path)});
+  std::stringstream ss;
+  ss << f.rdbuf();
+  try {
+    return parse_config(ss.str(), registry);
+  } catch (const ConfigError& e) {
+    std::vector<std::string> prefixed;
+    for (const auto& problem : e.problems()) prefixed.push_back(fmt::format("{}: {}", path, problem));
+    throw ConfigError(std::move(prefixed));
+  }
+}
+
+std::shared_ptr<const Gateway> build_gateway(const Config& config, unsigned io_threads, const PolicyRegistry& registry) {
+  ConfigProblems p;
+  std::vector<std::shared_ptr<const Forwarder>> upstreams;
+  for (const auto& u : config.upstreams) {
+    try {
+      upstreams.push_back(make_http_forwarder(u, io_threads));
+    } catch (const std::exception& e) {
+      p.add(fmt::format("upstreams.{}", u.name), e.what());
+    }
+  }
+  std::vector<Route> routes;
+  for (const auto& rc : config.routes) {
+    Route r;
+    r.name = rc.name;
+    r.match = rc.match;
+    r.rewrite_prefix = rc.rewrite_prefix;
+    r.has_rewrite = rc.has_rewrite;
+    for (const auto& f : upstreams)
+      if (f->name() == rc.upstream) r.forwarder = f;
+    for (const auto& node : rc.policies) {
+      auto type = node.find("type");
+      const PolicyFactory* factory = type ? registry.find(type->string_value()) : nullptr;
+      if (!factory) {
+        p.add(node.path(), "unknown policy type");
+        continue;
+      }
+      if (auto policy = (*factory)(node, p)) r.policies.push_back(std::move(policy));
+    }
+    routes.push_back(std::move(r));
+  }
+  if (!p.empty()) throw ConfigError(p.list());
+  try {
+    GatewayOptions options;
+    options.access_log = config.logging.access_log;
+    return std::make_shared<const Gateway>(Router(std::move(routes)), std::move(upstreams), options);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError({e.what()});
+  }
+}
+
+}  // namespace obsgw

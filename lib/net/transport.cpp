@@ -1,0 +1,99 @@
+#include "obsgw/transport.hpp"
+
+#include <asio/redirect_error.hpp>
+#include <asio/ssl/host_name_verification.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <array>
+#include <string>
+
+namespace obsgw {
+
+namespace {
+auto token(std::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+}  // namespace
+
+Transport::Transport(tcp::socket socket) : stream_(std::in_place_index<0>, std::move(socket)) {}
+
+Transport::Transport(tcp::socket socket, asio::ssl::context& tls)
+    : stream_(std::in_place_index<1>, std::move(socket), tls) {}
+
+Transport::tcp::socket& Transport::socket() noexcept {
+  if (auto* s = std::get_if<0>(&stream_)) return *s;
+  return std::get<1>(stream_).next_layer();
+}
+
+bool Transport::is_open() const noexcept {
+  if (auto* s = std::get_if<0>(&stream_)) return s->is_open();
+  return std::get<1>(stream_).next_layer().is_open();
+}
+
+asio::awaitable<void> Transport::handshake_as_server(std::error_code& ec) {
+  ec = {};
+  if (auto* s = std::get_if<1>(&stream_)) co_await s->async_handshake(asio::ssl::stream_base::server, token(ec));
+}
+
+asio::awaitable<void> Transport::handshake_as_client(std::string_view server_name, bool verify, std::error_code& ec) {
+  ec = {};
+  auto* s = std::get_if<1>(&stream_);
+  if (s == nullptr) co_return;
+  std::string name(server_name);
+  // SNI must not be an IP address literal (RFC 6066 3).
+  std::error_code ignored;
+  bool is_ip = !asio::ip::make_address(name, ignored).is_unspecified() && !ignored;
+  if (!is_ip) SSL_set_tlsext_host_name(s->native_handle(), name.c_str());
+  if (verify) {
+    s->set_verify_mode(asio::ssl::verify_peer);
+    s->set_verify_callback(asio::ssl::host_name_verification(name));
+  } else {
+    s->set_verify_mode(asio::ssl::verify_none);
+  }
+  co_await s->async_handshake(asio::ssl::stream_base::client, token(ec));
+}
+
+asio::awaitable<std::size_t> Transport::read_some(asio::mutable_buffer buf, std::error_code& ec) {
+  ec = {};
+  if (auto* s = std::get_if<0>(&stream_)) co_return co_await s->async_read_some(buf, token(ec));
+  co_return co_await std::get<1>(stream_).async_read_some(buf, token(ec));
+}
+
+asio::awaitable<std::size_t> Transport::write(asio::const_buffer buf, std::error_code& ec) {
+  ec = {};
+  if (auto* s = std::get_if<0>(&stream_)) co_return co_await asio::async_write(*s, buf, token(ec));
+  co_return co_await asio::async_write(std::get<1>(stream_), buf, token(ec));
+}
+
+asio::awaitable<std::size_t> Transport::write(asio::const_buffer a, asio::const_buffer b, std::error_code& ec) {
+  ec = {};
+  std::array<asio::const_buffer, 2> bufs{a, b};
+  if (auto* s = std::get_if<0>(&stream_)) co_return co_await asio::async_write(*s, bufs, token(ec));
+  co_return co_await asio::async_write(std::get<1>(stream_), bufs, token(ec));
+}
+
+asio::awaitable<std::size_t> Transport::write(asio::const_buffer a, asio::const_buffer b, asio::const_buffer c,
+                                              std::error_code& ec) {
+  ec = {};
+  std::array<asio::const_buffer, 3> bufs{a, b, c};
+  if (auto* s = std::get_if<0>(&stream_)) co_return co_await asio::async_write(*s, bufs, token(ec));
+  co_return co_await asio::async_write(std::get<1>(stream_), bufs, token(ec));
+}
+
+void Transport::cancel() noexcept {
+  std::error_code ec;
+  socket().cancel(ec);
+}
+
+asio::awaitable<void> Transport::shutdown() {
+  std::error_code ec;
+  // TLS: send close_notify (and wait for the peer's; callers bound this with a deadline).
+  if (auto* s = std::get_if<1>(&stream_)) co_await s->async_shutdown(token(ec));
+  socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+void Transport::close() noexcept {
+  std::error_code ec;
+  socket().close(ec);
+}
+
+}  // namespace obsgw

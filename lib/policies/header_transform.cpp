@@ -1,0 +1,54 @@
+#include "obsgw/header_transform.hpp"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "http/char_classes.hpp"
+
+namespace obsgw {
+
+namespace {
+// Framing and hop-by-hop headers belong to the proxy; editing them would desynchronise the message.
+bool is_reserved(std::string_view name) {
+  for (std::string_view r : {"content-length", "transfer-encoding", "connection", "host", "upgrade", "te", "trailer",
+                             "keep-alive"})
+    if (iequals(name, r)) return true;
+  return false;
+}
+
+void validate(const HeaderEdits& e, const char* side) {
+  auto check_name = [&](std::string_view n) {
+    if (!http::is_token(n)) throw std::invalid_argument(fmt::format("{}: \"{}\" is not a valid header name", side, n));
+    if (is_reserved(n)) throw std::invalid_argument(fmt::format("{}: header \"{}\" is managed by the proxy", side, n));
+  };
+  for (const auto& n : e.remove) check_name(n);
+  for (const auto* list : {&e.set, &e.add})
+    for (const auto& f : *list) {
+      check_name(f.name);
+      if (!http::is_field_value(f.value) || f.value.find('\r') != std::string::npos)
+        throw std::invalid_argument(fmt::format("{}: value of \"{}\" contains a control character", side, f.name));
+    }
+}
+}  // namespace
+
+void HeaderEdits::apply(Headers& headers) const {
+  for (const auto& n : remove) headers.remove(n);
+  for (const auto& f : set) headers.set(f.name, f.value);
+  for (const auto& f : add) headers.add(f.name, f.value);
+}
+
+HeaderTransform::HeaderTransform(HeaderEdits request, HeaderEdits response)
+    : request_(std::move(request)), response_(std::move(response)) {
+  validate(request_, "request");
+  validate(response_, "response");
+}
+
+Verdict HeaderTransform::on_request(Exchange& ex) const {
+  request_.apply(ex.request().headers);
+  return Verdict::proceed();
+}
+
+void HeaderTransform::on_response(Exchange&, ResponseHead& head) const { response_.apply(head.headers); }
+
+}  // namespace obsgw

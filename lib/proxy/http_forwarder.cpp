@@ -1,0 +1,532 @@
+// The HTTP/1.1 reverse proxy behind make_http_forwarder().
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <deque>
+#include <stdexcept>
+
+#include <asio/connect.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "http/chunked_decoder.hpp"
+#include "http/response_parser.hpp"
+#include "net/watchdog.hpp"
+#include "obsgw/forwarder.hpp"
+#include "proxy/hop_by_hop.hpp"
+#include "proxy/upstream_url.hpp"
+#include "server/errors.hpp"
+#include "server/metrics.hpp"
+
+namespace obsgw {
+
+namespace {
+
+using tcp = asio::ip::tcp;
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr std::size_t kReadBuffer = 64 * 1024;
+
+struct UpstreamConnection {
+  UpstreamConnection(Transport t, const asio::any_io_executor& ex) : transport(std::move(t)), dog(ex) {
+    buf.resize(kReadBuffer);
+  }
+  Transport transport;
+  net::Watchdog dog;
+  std::vector<char> buf;
+  std::size_t begin = 0, end = 0;
+  clock::time_point idle_since;
+  std::uint64_t exchanges = 0;
+};
+
+// Connections of one upstream owned by one io thread: no locks.
+struct ThreadPool {
+  std::deque<std::unique_ptr<UpstreamConnection>> idle;
+  std::vector<tcp::endpoint> endpoints;
+  clock::time_point resolved_at;
+};
+
+// The pools live in thread-local storage, not in the forwarder: a thread's pooled sockets are then destroyed
+// when that io thread exits, while its io_context is still alive, and a forwarder retired by a reload
+// never touches another thread's sockets. Entries of retired forwarders are swept on the next insert.
+struct PoolEntry {
+  std::weak_ptr<const void> owner;
+  std::unique_ptr<ThreadPool> pool;
+};
+
+ThreadPool& thread_pool_for(const void* key, const std::shared_ptr<const void>& token) {
+  thread_local std::vector<PoolEntry> entries;
+  for (auto& e : entries) {
+    if (!e.owner.owner_before(token) && !token.owner_before(e.owner) && !e.owner.expired()) return *e.pool;
+  }
+  std::erase_if(entries, [](const PoolEntry& e) { return e.owner.expired(); });
+  (void)key;
+  entries.push_back(PoolEntry{token, std::make_unique<ThreadPool>()});
+  return *entries.back().pool;
+}
+
+// True when a pooled connection still looks usable: no EOF and no unexpected bytes waiting.
+bool still_usable(UpstreamConnection& c) {
+  if (!c.transport.is_open()) return false;
+  char byte;
+  ssize_t n = ::recv(c.transport.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return false;
+  if (n > 0) return c.transport.is_tls();  // TLS may carry post-handshake records (session tickets)
+  return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+void set_nodelay(tcp::socket& s) {
+  std::error_code ec;
+  s.set_option(tcp::no_delay(true), ec);
+}
+
+class HttpForwarder final : public Forwarder {
+ public:
+  HttpForwarder(UpstreamOptions options, unsigned io_threads) : options_(std::move(options)) {
+    std::string error;
+    auto url = proxy::parse_upstream_url(options_.url, error);
+    if (!url) throw std::invalid_argument(fmt::format("upstream \"{}\": url {}", options_.name, error));
+    url_ = *url;
+    if (url_.tls) {
+      tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+      SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION);
+      if (!options_.tls_ca_file.empty()) {
+        std::error_code ec;
+        tls_->load_verify_file(options_.tls_ca_file, ec);
+        if (ec)
+          throw std::invalid_argument(fmt::format("upstream \"{}\": cannot load tls.ca_file \"{}\": {}", options_.name,
+                                                  options_.tls_ca_file, ec.message()));
+      } else {
+        tls_->set_default_verify_paths();
+      }
+    }
+    server_name_ = options_.tls_server_name.empty() ? url_.host : options_.tls_server_name;
+    (void)io_threads;
+  }
+
+  std::string_view name() const noexcept override { return options_.name; }
+  bool ready() const noexcept override { return healthy_.load(std::memory_order_relaxed); }
+
+  asio::awaitable<void> forward(Exchange& ex, Downstream& down) const override;
+
+  asio::awaitable<bool> probe() const override {
+    std::error_code ec;
+    auto c = co_await connect(clock::now() + options_.connect_timeout, ec);
+    healthy_.store(c != nullptr, std::memory_order_relaxed);
+    if (c) c->transport.close();
+    co_return c != nullptr;
+  }
+
+ private:
+  ThreadPool& pool() const { return thread_pool_for(this, alive_); }
+  std::unique_ptr<UpstreamConnection> take_idle() const;
+  void give_back(std::unique_ptr<UpstreamConnection> c) const;
+  asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(clock::time_point deadline, std::error_code& ec) const;
+  std::string build_head(const Exchange& ex, bool chunked, std::uint64_t length) const;
+  asio::awaitable<void> read_response_head(UpstreamConnection& c, const Exchange& ex, clock::time_point deadline,
+                                           ResponseHead& head, std::error_code& ec) const;
+  asio::awaitable<bool> read_more(UpstreamConnection& c, clock::time_point deadline, std::error_code& ec) const;
+  asio::awaitable<void> fail(Exchange& ex, Downstream& down, std::error_code ec, const std::string& detail) const;
+  void note_error(std::string_view kind) const {
+    detail::Metrics::instance().upstream_errors.add(options_.name + '\x1f' + std::string(kind));
+  }
+
+  UpstreamOptions options_;
+  proxy::UpstreamUrl url_;
+  std::string server_name_;
+  std::unique_ptr<asio::ssl::context> tls_;
+  std::shared_ptr<const void> alive_ = std::make_shared<int>(0);  // identifies this forwarder's pools
+  mutable std::atomic<bool> healthy_{true};
+};
+
+std::unique_ptr<UpstreamConnection> HttpForwarder::take_idle() const {
+  auto& p = pool();
+  auto now = clock::now();
+  while (!p.idle.empty()) {
+    auto c = std::move(p.idle.back());
+    p.idle.pop_back();
+    if (now - c->idle_since < options_.idle_timeout && still_usable(*c)) return c;
+  }
+  return nullptr;
+}
+
+void HttpForwarder::give_back(std::unique_ptr<UpstreamConnection> c) const {
+  auto& p = pool();
+  c->idle_since = clock::now();
+  c->begin = c->end = 0;
+  c->dog.disarm();
+  if (p.idle.size() >= options_.max_idle_connections) p.idle.pop_front();  // oldest goes
+  p.idle.push_back(std::move(c));
+}
+
+asio::awaitable<std::unique_ptr<UpstreamConnection>> HttpForwarder::connect(clock::time_point deadline,
+                                                                            std::error_code& ec) const {
+  auto ex = co_await asio::this_coro::executor;
+  auto& p = pool();
+  if (p.endpoints.empty() || clock::now() - p.resolved_at > std::chrono::seconds(30)) {
+    std::error_code addr_ec;
+    auto addr = asio::ip::make_address(url_.host, addr_ec);
+    if (!addr_ec) {
+      p.endpoints = {tcp::endpoint(addr, url_.port)};
+    } else {
+      // getaddrinfo runs on Asio's resolver thread, not on this io thread.
+      tcp::resolver resolver(ex);
+      auto results = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || results.empty()) {
+        ec = GatewayError::upstream_resolve;
+        co_return nullptr;
+      }
+      p.endpoints.clear();
+      for (const auto& r : results) p.endpoints.push_back(r.endpoint());
+    }
+    p.resolved_at = clock::now();
+  }
+  tcp::socket socket(ex);
+  Transport plain(std::move(socket));
+  net::Watchdog dog(ex);
+  auto left = std::chrono::duration_cast<milliseconds>(std::min(deadline, clock::now() + options_.connect_timeout) - clock::now());
+  dog.arm(std::max(left, milliseconds(1)), &plain);
+  co_await asio::async_connect(plain.socket(), p.endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  bool timed_out = dog.expired();
+  dog.disarm();
+  if (ec) {
+    ec = timed_out ? GatewayError::upstream_connect_timeout : GatewayError::upstream_connect;
+    co_return nullptr;
+  }
+  set_nodelay(plain.socket());
+  auto conn = std::make_unique<UpstreamConnection>(
+      tls_ ? Transport(std::move(plain.socket()), *tls_) : Transport(std::move(plain.socket())), ex);
+  if (tls_) {
+    conn->dog.arm(options_.connect_timeout, &conn->transport);
+    co_await conn->transport.handshake_as_client(server_name_, options_.tls_verify, ec);
+    timed_out = conn->dog.expired();
+    conn->dog.disarm();
+    if (ec) {
+      ec = timed_out ? GatewayError::upstream_connect_timeout : GatewayError::upstream_tls;
+      co_return nullptr;
+    }
+  }
+  co_return conn;
+}
+
+std::string HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t length) const {
+  const RequestHead& req = ex.request();
+  std::string h;
+  h.reserve(512 + req.path.size() + req.query.size());
+  h.append(req.method).push_back(' ');
+  h.append(url_.base_path).append(req.path);
+  if (!req.query.empty()) h.append(1, '?').append(req.query);
+  h.append(" HTTP/1.1\r\nHost: ");
+  h.append(options_.preserve_host && !req.authority.empty() ? req.authority : url_.authority);
+  h.append("\r\n");
+  std::string_view prior_xff;
+  for (const auto& f : req.headers) {
+    if (iequals(f.name, "host") || iequals(f.name, "content-length") || iequals(f.name, "transfer-encoding") ||
+        iequals(f.name, "connection") || iequals(f.name, "x-forwarded-proto") || iequals(f.name, "x-forwarded-host"))
+      continue;
+    if (iequals(f.name, "x-forwarded-for")) {
+      prior_xff = f.value;
+      continue;
+    }
+    h.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  h.append("X-Forwarded-For: ");
+  if (!prior_xff.empty()) h.append(prior_xff).append(", ");
+  h.append(ex.client_ip()).append("\r\nX-Forwarded-Proto: ").append(ex.connection().tls ? "https" : "http");
+  if (!req.authority.empty()) h.append("\r\nX-Forwarded-Host: ").append(req.authority);
+  h.append("\r\n");
+  if (req.websocket_upgrade) h.append("Connection: Upgrade\r\n");
+  if (chunked) h.append("Transfer-Encoding: chunked\r\n");
+  else if (length > 0 || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
+    fmt::format_to(std::back_inserter(h), "Content-Length: {}\r\n", length);
+  h.append("\r\n");
+  return h;
+}
+
+asio::awaitable<bool> HttpForwarder::read_more(UpstreamConnection& c, clock::time_point deadline,
+                                               std::error_code& ec) const {
+  if (c.begin == c.end) c.begin = c.end = 0;
+  if (c.end == c.buf.size()) {
+    if (c.begin > 0) {
+      std::memmove(c.buf.data(), c.buf.data() + c.begin, c.end - c.begin);
+      c.end -= c.begin;
+      c.begin = 0;
+    } else {
+      c.buf.resize(c.buf.size() * 2);
+    }
+  }
+  auto left = std::chrono::duration_cast<milliseconds>(std::min(deadline, clock::now() + options_.read_timeout) - clock::now());
+  if (left.count() <= 0) {
+    ec = GatewayError::upstream_timeout;
+    co_return false;
+  }
+  c.dog.arm(left, &c.transport);
+  std::size_t n = co_await c.transport.read_some(asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), ec);
+  bool timed_out = c.dog.expired();
+  c.dog.disarm();
+  c.end += n;
+  if (ec) {
+    if (timed_out) ec = GatewayError::upstream_timeout;
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> HttpForwarder::read_response_head(UpstreamConnection& c, const Exchange& ex,
+                                                        clock::time_point deadline, ResponseHead& head,
+                                                        std::error_code& ec) const {
+  http::ResponseParser parser;
+  while (true) {
+    auto state = parser.parse({c.buf.data() + c.begin, c.end - c.begin}, ex.request().method, head);
+    if (state == http::ResponseParser::State::failed) {
+      ec = GatewayError::upstream_bad_response;
+      co_return;
+    }
+    if (state == http::ResponseParser::State::complete) {
+      c.begin += parser.head_size();
+      // Interim responses (100 Continue, 103 Early Hints) are not relayed; 101 is final for upgrades.
+      if (head.status >= 100 && head.status < 200 && !(head.status == 101 && ex.request().websocket_upgrade)) {
+        parser.reset();
+        continue;
+      }
+      co_return;
+    }
+    if (c.end - c.begin > 64 * 1024 + 4096) {
+      ec = GatewayError::upstream_bad_response;
+      co_return;
+    }
+    if (!co_await read_more(c, deadline, ec)) {
+      if (ec == asio::error::eof || ec == asio::error::connection_reset) ec = GatewayError::upstream_reset;
+      else if (ec != GatewayError::upstream_timeout) ec = GatewayError::upstream_reset;
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> HttpForwarder::fail(Exchange& ex, Downstream& down, std::error_code ec,
+                                          const std::string& detail_text) const {
+  auto r = error_response_for(ec);
+  if (ec.category() == gateway_category() && r.status >= 500) note_error(r.code);
+  if (r.status >= 500) healthy_.store(ec != GatewayError::upstream_connect && ec != GatewayError::upstream_connect_timeout &&
+                                      ec != GatewayError::upstream_resolve && ec != GatewayError::upstream_tls,
+                                      std::memory_order_relaxed);
+  ex.outcome.rejected_by = r.code;
+  if (down.head_sent()) co_return;  // too late for an error response; the caller closes the client connection
+  std::string message = r.message;
+  if (options_.expose_errors)
+    message += fmt::format(" ({} {}:{}{})", options_.name, url_.host, url_.port, detail_text.empty() ? "" : ": " + detail_text);
+  std::error_code wec;
+  co_await down.respond_error(r.status, r.code, message, wec);
+}
+
+asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) const {
+  ex.outcome.upstream = options_.name;
+  const RequestHead& req = ex.request();
+  const auto deadline = clock::now() + options_.total_timeout;
+  const std::string* buffered = ex.buffered_body();
+  const bool has_body = buffered ? !buffered->empty() : req.framing != BodyFraming::none;
+  // A request can be sent again only if nothing of it was taken from the client that we cannot replay.
+  const bool replayable = buffered != nullptr || req.framing == BodyFraming::none;
+  const bool chunked = !buffered && req.framing == BodyFraming::chunked;
+  const std::uint64_t length = buffered ? buffered->size() : req.content_length;
+  const std::string head_text = build_head(ex, chunked, has_body ? length : 0);
+
+  std::error_code ec;
+  for (unsigned attempt = 0;; ++attempt) {
+    auto conn = take_idle();
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      conn = co_await connect(deadline, ec);
+      if (!conn) {
+        co_await fail(ex, down, ec, ec.message());
+        co_return;
+      }
+      healthy_.store(true, std::memory_order_relaxed);
+    }
+    ++ex.outcome.upstream_tries;
+    UpstreamConnection& c = *conn;
+
+    // ---- send the request ----
+    bool body_sent = !has_body;
+    std::error_code client_ec;
+    auto arm_write = [&] {
+      auto left = std::chrono::duration_cast<milliseconds>(std::min(deadline, clock::now() + options_.read_timeout) - clock::now());
+      c.dog.arm(std::max(left, milliseconds(1)), &c.transport);
+    };
+    arm_write();
+    if (buffered || !has_body) {
+      std::string_view body = buffered ? std::string_view(*buffered) : std::string_view{};
+      co_await c.transport.write(asio::buffer(head_text), asio::buffer(body.data(), body.size()), ec);
+      body_sent = !ec;
+    } else {
+      // Stream: the first piece goes out with the head.
+      std::string_view piece = co_await down.read_body(client_ec);
+      if (!client_ec) {
+        arm_write();
+        if (chunked && !piece.empty()) {
+          char size_line[24];
+          auto e = fmt::format_to(size_line, "{:x}\r\n", piece.size());
+          co_await c.transport.write(asio::buffer(head_text + std::string(size_line, e - size_line)),
+                                     asio::buffer(piece.data(), piece.size()), asio::buffer("\r\n", 2), ec);
+        } else {
+          co_await c.transport.write(asio::buffer(head_text), asio::buffer(piece.data(), piece.size()), ec);
+        }
+      }
+      while (!ec && !client_ec && !down.body_complete()) {
+        piece = co_await down.read_body(client_ec);
+        if (client_ec || piece.empty()) break;
+        arm_write();
+        if (chunked) {
+          char size_line[24];
+          auto e = fmt::format_to(size_line, "{:x}\r\n", piece.size());
+          co_await c.transport.write(asio::buffer(size_line, e - size_line), asio::buffer(piece.data(), piece.size()),
+                                     asio::buffer("\r\n", 2), ec);
+        } else {
+          co_await c.transport.write(asio::buffer(piece.data(), piece.size()), ec);
+        }
+      }
+      if (!ec && !client_ec && chunked) {
+        arm_write();
+        co_await c.transport.write(asio::buffer("0\r\n\r\n", 5), ec);
+      }
+      body_sent = !ec && !client_ec;
+    }
+    bool write_timed_out = c.dog.expired();
+    c.dog.disarm();
+    if (client_ec) {
+      // The client's body was bad, too large or too slow: the upstream got a partial request and is dropped.
+      auto r = error_response_for(client_ec);
+      ex.outcome.rejected_by = r.code;
+      detail::Metrics::instance().rejections.add(r.code);
+      if (!down.head_sent() && client_ec != GatewayError::client_closed) {
+        std::error_code wec;
+        co_await down.respond_error(r.status, r.code, r.message, wec);
+      } else {
+        ex.outcome.status = 499;
+      }
+      co_return;
+    }
+    if (ec && write_timed_out) {
+      note_error("write_timeout");
+      co_await fail(ex, down, GatewayError::upstream_timeout, "writing the request");
+      co_return;
+    }
+    if (ec && reused && replayable && attempt == 0) {
+      // The pooled connection died under us: one fresh try is safe for a replayable request.
+      detail::Metrics::instance().upstream_retries.add(options_.name);
+      continue;
+    }
+    // If the write failed, the upstream may still have answered (an early 413, say): read it.
+
+    // ---- read the response head ----
+    ResponseHead head;
+    std::error_code rec;
+    co_await read_response_head(c, ex, deadline, head, rec);
+    if (rec) {
+      if (reused && replayable && attempt == 0 && rec == GatewayError::upstream_reset && c.end == 0) {
+        detail::Metrics::instance().upstream_retries.add(options_.name);
+        continue;
+      }
+      co_await fail(ex, down, rec, rec.message());
+      co_return;
+    }
+
+    // ---- WebSocket ----
+    if (head.status == 101) {
+      std::error_code wec;
+      co_await down.write_head(head, wec);
+      if (wec) co_return;
+      std::string_view pending(c.buf.data() + c.begin, c.end - c.begin);
+      co_await down.tunnel(c.transport, pending, options_.tunnel_idle_timeout, wec);
+      co_return;
+    }
+
+    // ---- relay the response ----
+    const bool upstream_keep_alive = head.keep_alive;
+    proxy::remove_hop_by_hop(head.headers, false);
+    std::error_code dec;
+    co_await down.write_head(head, dec);
+    bool complete = false;
+    std::error_code uec;
+    if (!dec) {
+      if (head.framing == BodyFraming::none) {
+        complete = true;
+      } else if (head.framing == BodyFraming::content_length) {
+        std::uint64_t left = head.content_length;
+        while (left > 0 && !dec) {
+          if (c.begin == c.end && !co_await read_more(c, clock::time_point::max(), uec)) break;
+          std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, c.end - c.begin));
+          std::string_view piece(c.buf.data() + c.begin, n);
+          c.begin += n;
+          left -= n;
+          co_await down.write_body(piece, dec);
+        }
+        complete = left == 0 && !uec;
+      } else if (head.framing == BodyFraming::chunked) {
+        http::ChunkedDecoder decoder(502);
+        while (!dec) {
+          if (c.begin < c.end) {
+            auto step = decoder.decode({c.buf.data() + c.begin, c.end - c.begin});
+            if (step.error) {
+              uec = GatewayError::upstream_bad_response;
+              break;
+            }
+            c.begin += step.consumed;
+            if (!step.data.empty()) co_await down.write_body(step.data, dec);
+            if (step.done) {
+              complete = true;
+              break;
+            }
+            if (step.consumed > 0) continue;
+          }
+          if (!co_await read_more(c, clock::time_point::max(), uec)) break;
+        }
+      } else {  // until_close
+        while (!dec) {
+          if (c.begin < c.end) {
+            std::string_view piece(c.buf.data() + c.begin, c.end - c.begin);
+            c.begin = c.end;
+            co_await down.write_body(piece, dec);
+            continue;
+          }
+          if (!co_await read_more(c, clock::time_point::max(), uec)) {
+            if (uec == asio::error::eof) {
+              uec = {};
+              complete = true;
+            }
+            break;
+          }
+        }
+      }
+    }
+    if (dec) co_return;  // the client went away; the upstream connection is dropped with it
+    if (!complete) {
+      // The upstream failed mid-body: the client cannot get an error status any more, so its connection
+      // is closed without finishing the body, which tells it the response is incomplete.
+      note_error(uec == GatewayError::upstream_timeout ? "read_timeout" : "truncated_body");
+      ex.outcome.rejected_by = "upstream_truncated";
+      co_await fail(ex, down, uec ? uec : std::error_code(GatewayError::upstream_reset), "");
+      co_return;
+    }
+    co_await down.finish(dec);
+    if (upstream_keep_alive && body_sent && head.framing != BodyFraming::until_close && c.begin == c.end)
+      give_back(std::move(conn));
+    co_return;
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const Forwarder> make_http_forwarder(UpstreamOptions options, unsigned io_threads) {
+  return std::make_shared<HttpForwarder>(std::move(options), io_threads);
+}
+
+}  // namespace obsgw

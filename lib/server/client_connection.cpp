@@ -1,0 +1,433 @@
+#include "server/client_connection.hpp"
+
+#include <cstring>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <fmt/format.h>
+
+#include "obsgw/router.hpp"
+#include "server/errors.hpp"
+#include "server/metrics.hpp"
+#include "util/json_escape.hpp"
+
+namespace obsgw::detail {
+
+namespace {
+constexpr std::size_t kInitialBuffer = 8 * 1024;
+constexpr std::size_t kBodyBuffer = 64 * 1024;
+// An unread request body up to this size is read and dropped to keep the connection; beyond it we close.
+constexpr std::uint64_t kMaxDiscard = 64 * 1024;
+constexpr std::chrono::milliseconds kCloseLinger{1000};
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+bool is_framing_header(std::string_view name) {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "connection") ||
+         iequals(name, "keep-alive");
+}
+}  // namespace
+
+ClientConnection::ClientConnection(Transport transport, ConnectionInfo info, const ServerOptions& options,
+                                   RequestHandler& handler)
+    : transport_(std::move(transport)),
+      info_(std::move(info)),
+      options_(options),
+      handler_(handler),
+      dog_(transport_.get_executor()),
+      parser_(options.limits) {
+  buf_.resize(kInitialBuffer);
+  Metrics::instance().conn().active.fetch_add(1, std::memory_order_relaxed);
+  Metrics::instance().conn().accepted.fetch_add(1, std::memory_order_relaxed);
+}
+
+ClientConnection::~ClientConnection() {
+  // May run on another shard than the constructor only if the connection moved threads, which it never does.
+  Metrics::instance().conn().active.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ClientConnection::begin_drain() noexcept {
+  draining_ = true;
+  if (idle_) transport_.cancel();
+}
+
+void ClientConnection::abort() noexcept {
+  broken_ = true;
+  transport_.close();
+}
+
+void ClientConnection::make_room(std::size_t min_free) {
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (buf_.size() - end_ >= min_free) return;
+  if (begin_ > 0) {
+    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (buf_.size() - end_ < min_free) buf_.resize(end_ + min_free);
+}
+
+asio::awaitable<bool> ClientConnection::read_more(std::chrono::milliseconds timeout, std::error_code& ec) {
+  dog_.arm(timeout, &transport_);
+  std::size_t n = co_await transport_.read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_), ec);
+  dog_.disarm();
+  end_ += n;
+  co_return !ec;
+}
+
+asio::awaitable<void> ClientConnection::run() {
+  std::error_code ec;
+  if (transport_.is_tls()) {
+    dog_.arm(options_.timeouts.tls_handshake, &transport_);
+    co_await transport_.handshake_as_server(ec);
+    dog_.disarm();
+    if (ec) {
+      transport_.close();
+      co_return;
+    }
+  }
+  const std::size_t head_buffer_limit = options_.limits.max_header_bytes + 4096;
+  while (!broken_) {
+    // Wait for the first byte of the next request (pipelined bytes may already be here).
+    if (begin_ == end_) {
+      if (draining_) break;
+      idle_ = true;
+      make_room(kInitialBuffer);
+      bool ok = co_await read_more(options_.timeouts.idle, ec);
+      idle_ = false;
+      if (!ok) break;  // closed, idle timeout or drain
+    }
+    parser_.reset();
+    RequestHead head;
+    http::RequestParser::State state;
+    auto head_deadline = std::chrono::steady_clock::now() + options_.timeouts.header;
+    while ((state = parser_.parse({buf_.data() + begin_, end_ - begin_}, head)) ==
+           http::RequestParser::State::incomplete) {
+      if (end_ == buf_.size()) {
+        if (buf_.size() - begin_ >= head_buffer_limit) break;  // the scanner refuses before this
+        make_room(std::min(buf_.size(), head_buffer_limit - (end_ - begin_)));
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(head_deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !co_await read_more(left, ec)) {
+        if (dog_.expired() || left.count() <= 0) {
+          std::error_code wec;
+          co_await respond(408, "request_timeout", "request head not received in time", {}, wec);
+        }
+        broken_ = true;
+        break;
+      }
+    }
+    if (broken_) break;
+    if (state == http::RequestParser::State::failed) {
+      const auto& err = parser_.error();
+      Metrics::instance().parse_errors.fetch_add(1, std::memory_order_relaxed);
+      Metrics::instance().rejections.add(err.code);
+      Metrics::instance().route("_unmatched")->record(err.status, std::chrono::microseconds(0), 0, 0, false);
+      keep_alive_ = false;
+      body_done_ = false;
+      std::error_code wec;
+      co_await respond(err.status, err.code, err.message, {}, wec);
+      break;
+    }
+    begin_ += parser_.head_size();
+    Metrics::instance().conn().requests.fetch_add(1, std::memory_order_relaxed);
+
+    body_framing_ = head.framing;
+    body_remaining_ = head.framing == BodyFraming::content_length ? head.content_length : 0;
+    body_read_ = 0;
+    body_done_ = head.framing == BodyFraming::none;
+    continue_sent_ = false;
+    chunked_.reset();
+    out_.clear();
+    head_sent_ = response_done_ = chunked_out_ = no_body_out_ = false;
+    keep_alive_ = head.keep_alive && !draining_;
+
+    Exchange ex(std::move(head), info_);
+    exchange_ = &ex;
+    co_await handler_.handle(ex, *this);
+    exchange_ = nullptr;
+
+    if (broken_ || !response_done_ || !keep_alive_) break;
+    if (!body_done_ && !co_await discard_body()) break;
+  }
+  co_await close_gracefully();
+}
+
+asio::awaitable<bool> ClientConnection::discard_body() {
+  std::error_code ec;
+  std::uint64_t dropped = 0;
+  while (!body_done_) {
+    auto piece = co_await read_body(ec);
+    if (ec) co_return false;
+    dropped += piece.size();
+    if (dropped > kMaxDiscard) co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> ClientConnection::close_gracefully() {
+  if (!transport_.is_open()) co_return;
+  // Half-close, then drain what the client still sends for a moment, so that unread request bytes do not
+  // turn our close into a reset that destroys the response in flight.
+  dog_.arm(kCloseLinger, &transport_);
+  co_await transport_.shutdown();
+  std::error_code ec;
+  char sink[4096];
+  std::size_t total = 0;
+  while (!ec && total < (1u << 20)) total += co_await transport_.read_some(asio::buffer(sink), ec);
+  dog_.disarm();
+  transport_.close();
+}
+
+// ---- request body ----
+
+asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& ec) {
+  ec = {};
+  if (body_done_) co_return std::string_view{};
+  if (exchange_ && exchange_->request().expect_continue && !continue_sent_ && begin_ == end_) {
+    continue_sent_ = true;
+    dog_.arm(options_.timeouts.write, &transport_);
+    co_await transport_.write(asio::buffer(kContinue), ec);
+    dog_.disarm();
+    if (ec) {
+      broken_ = true;
+      ec = GatewayError::client_closed;
+      co_return std::string_view{};
+    }
+  }
+  continue_sent_ = true;
+  const std::uint64_t limit = options_.limits.max_body_bytes;
+  while (true) {
+    if (begin_ < end_) {
+      if (body_framing_ == BodyFraming::content_length) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(body_remaining_, end_ - begin_));
+        std::string_view piece(buf_.data() + begin_, n);
+        begin_ += n;
+        body_remaining_ -= n;
+        body_read_ += n;
+        if (body_remaining_ == 0) body_done_ = true;
+        if (exchange_) exchange_->outcome.bytes_in += n;
+        co_return piece;
+      }
+      auto step = chunked_.decode({buf_.data() + begin_, end_ - begin_});
+      if (step.error) {
+        broken_ = true;
+        ec = GatewayError::bad_body_encoding;
+        co_return std::string_view{};
+      }
+      begin_ += step.consumed;
+      body_read_ += step.data.size();
+      if (body_read_ > limit) {
+        broken_ = true;
+        ec = GatewayError::body_too_large;
+        co_return std::string_view{};
+      }
+      if (step.done) body_done_ = true;
+      if (exchange_) exchange_->outcome.bytes_in += step.data.size();
+      if (!step.data.empty() || body_done_) co_return step.data;
+    }
+    make_room(std::max<std::size_t>(kBodyBuffer / 2, 1));
+    if (buf_.size() < kBodyBuffer) buf_.resize(kBodyBuffer);
+    if (!co_await read_more(options_.timeouts.body_read, ec)) {
+      broken_ = true;
+      ec = dog_.expired() ? GatewayError::body_timeout : GatewayError::client_closed;
+      co_return std::string_view{};
+    }
+  }
+}
+
+asio::awaitable<std::string> ClientConnection::read_whole_body(std::size_t limit, std::error_code& ec) {
+  std::string body;
+  if (body_framing_ == BodyFraming::content_length) {
+    if (body_remaining_ > limit) {
+      ec = GatewayError::body_too_large;
+      co_return body;
+    }
+    body.reserve(static_cast<std::size_t>(body_remaining_));
+  }
+  while (!body_done_) {
+    auto piece = co_await read_body(ec);
+    if (ec) co_return body;
+    if (body.size() + piece.size() > limit) {
+      ec = GatewayError::body_too_large;
+      co_return body;
+    }
+    body.append(piece);
+  }
+  co_return body;
+}
+
+// ---- response ----
+
+void ClientConnection::serialize_head(ResponseHead& head) {
+  const RequestHead* req = exchange_ ? &exchange_->request() : nullptr;
+  const bool head_request = req && req->method == "HEAD";
+  const int status = head.status;
+  const bool bodiless_status = status < 200 || status == 204 || status == 304;
+  // An unread request body we cannot cheaply skip forces a close.
+  if (!body_done_) {
+    bool skippable = body_framing_ == BodyFraming::content_length && body_remaining_ <= kMaxDiscard &&
+                     !(req && req->expect_continue && !continue_sent_);
+    if (!skippable) keep_alive_ = false;
+  }
+  if (draining_) keep_alive_ = false;
+  if (status == 101) keep_alive_ = false;
+
+  out_.clear();
+  fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\n", status,
+                 head.reason.empty() ? reason_phrase(status) : head.reason);
+  for (const auto& f : head.headers) {
+    if (is_framing_header(f.name) && status != 101) continue;
+    if (status == 101 && (iequals(f.name, "content-length") || iequals(f.name, "transfer-encoding"))) continue;
+    out_.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  no_body_out_ = head_request || bodiless_status;
+  chunked_out_ = false;
+  if (status == 101) {
+    // Connection/Upgrade headers came from the upstream and are relayed as they are.
+  } else if (bodiless_status) {
+    if (status == 304 && head.content_length) fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n", head.content_length);
+  } else if (head.framing == BodyFraming::content_length || (head_request && head.content_length)) {
+    fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n", head.content_length);
+  } else if (head.framing == BodyFraming::none) {
+    if (!head_request) out_.append("Content-Length: 0\r\n");
+  } else if (req && req->version_minor == 1) {
+    if (!head_request) {
+      out_.append("Transfer-Encoding: chunked\r\n");
+      chunked_out_ = true;
+    }
+  } else {
+    keep_alive_ = false;  // HTTP/1.0 client: the body ends when we close
+  }
+  if (status != 101) {
+    if (!keep_alive_) out_.append("Connection: close\r\n");
+    else if (req && req->version_minor == 0) out_.append("Connection: keep-alive\r\n");
+  }
+  out_.append("\r\n");
+}
+
+asio::awaitable<void> ClientConnection::write_pending(std::string_view a, std::string_view b, std::string_view c,
+                                                      std::error_code& ec) {
+  dog_.arm(options_.timeouts.write, &transport_);
+  co_await transport_.write(asio::buffer(out_), asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size()), ec);
+  if (!ec && !c.empty()) co_await transport_.write(asio::buffer(c.data(), c.size()), ec);
+  dog_.disarm();
+  out_.clear();
+  if (ec) broken_ = true;
+}
+
+asio::awaitable<void> ClientConnection::write_head(ResponseHead& head, std::error_code& ec) {
+  ec = {};
+  if (exchange_) {
+    for (const auto& f : exchange_->response_headers) head.headers.add(f.name, f.value);
+    if (!exchange_->request_id().empty() && !head.headers.contains("x-request-id"))
+      head.headers.add("X-Request-Id", exchange_->request_id());
+    if (const Route* r = exchange_->route())
+      for (const auto& p : r->policies) p->on_response(*exchange_, head);
+    exchange_->outcome.status = head.status;
+  }
+  serialize_head(head);
+  head_sent_ = true;
+  if (head.status == 101) co_await write_pending({}, {}, {}, ec);
+}
+
+asio::awaitable<void> ClientConnection::write_body(std::string_view data, std::error_code& ec) {
+  ec = {};
+  if (broken_) {
+    ec = GatewayError::client_closed;
+    co_return;
+  }
+  if (data.empty() || no_body_out_) co_return;
+  if (exchange_) exchange_->outcome.bytes_out += data.size();
+  if (chunked_out_) {
+    char size_line[24];
+    auto end = fmt::format_to(size_line, "{:x}\r\n", data.size());
+    co_await write_pending(std::string_view(size_line, end - size_line), data, "\r\n", ec);
+  } else {
+    co_await write_pending(data, {}, {}, ec);
+  }
+}
+
+asio::awaitable<void> ClientConnection::finish(std::error_code& ec) {
+  ec = {};
+  if (broken_) {
+    ec = GatewayError::client_closed;
+    co_return;
+  }
+  if (chunked_out_) co_await write_pending("0\r\n\r\n", {}, {}, ec);
+  else if (!out_.empty()) co_await write_pending({}, {}, {}, ec);
+  if (!ec) response_done_ = true;
+}
+
+asio::awaitable<void> ClientConnection::respond_with_body(ResponseHead head, std::string_view body, std::error_code& ec) {
+  head.framing = BodyFraming::content_length;
+  head.content_length = body.size();
+  co_await write_head(head, ec);
+  if (!ec) co_await write_body(body, ec);
+  if (!ec) co_await finish(ec);
+}
+
+asio::awaitable<void> ClientConnection::respond(int status, std::string_view code, std::string_view message,
+                                                const std::vector<HeaderField>& extra, std::error_code& ec) {
+  std::string body = "{\"error\":";
+  util::append_json_string(body, code);
+  body += ",\"message\":";
+  util::append_json_string(body, message);
+  if (exchange_ && !exchange_->request_id().empty()) {
+    body += ",\"request_id\":";
+    util::append_json_string(body, exchange_->request_id());
+  }
+  body += "}\n";
+  ResponseHead head;
+  head.status = status;
+  head.headers.add("Content-Type", "application/json");
+  head.headers.add("Cache-Control", "no-store");
+  head.headers.add("X-Content-Type-Options", "nosniff");
+  for (const auto& f : extra) head.headers.add(f.name, f.value);
+  if (status == 408 || status == 400 || status == 431 || status == 414 || status == 413) keep_alive_ = false;
+  co_await respond_with_body(std::move(head), body, ec);
+}
+
+asio::awaitable<void> ClientConnection::respond_error(int status, std::string_view code, std::string_view message,
+                                                      std::error_code& ec) {
+  co_await respond(status, code, message, {}, ec);
+}
+
+// ---- upgrade tunnel ----
+
+asio::awaitable<void> ClientConnection::tunnel(Transport& upstream, std::string_view upstream_pending,
+                                               std::chrono::milliseconds idle_timeout, std::error_code& ec) {
+  using namespace asio::experimental::awaitable_operators;
+  ec = {};
+  keep_alive_ = false;
+  std::string client_pending(buf_.data() + begin_, end_ - begin_);
+  begin_ = end_ = 0;
+  if (!upstream_pending.empty()) {
+    dog_.arm(options_.timeouts.write, &transport_);
+    co_await transport_.write(asio::buffer(upstream_pending.data(), upstream_pending.size()), ec);
+    if (ec) co_return;
+  }
+  if (!client_pending.empty()) {
+    dog_.arm(options_.timeouts.write, &upstream);
+    co_await upstream.write(asio::buffer(client_pending), ec);
+    if (ec) co_return;
+  }
+  dog_.arm(idle_timeout, &transport_, &upstream);
+  auto pump = [this, idle_timeout, &upstream](Transport& from, Transport& to) -> asio::awaitable<void> {
+    std::vector<char> buf(16 * 1024);
+    std::error_code e;
+    while (true) {
+      std::size_t n = co_await from.read_some(asio::buffer(buf), e);
+      if (e) co_return;
+      dog_.arm(idle_timeout, &transport_, &upstream);
+      co_await to.write(asio::buffer(buf.data(), n), e);
+      if (e) co_return;
+      if (exchange_ && &from == &upstream) exchange_->outcome.bytes_out += n;
+      if (exchange_ && &from == &transport_) exchange_->outcome.bytes_in += n;
+    }
+  };
+  co_await (pump(transport_, upstream) || pump(upstream, transport_));
+  dog_.disarm();
+  response_done_ = true;
+  broken_ = true;  // the connection is spent
+}
+
+}  // namespace obsgw::detail

@@ -1,0 +1,100 @@
+#pragma once
+// One client connection: the keep-alive loop that reads request heads, hands each exchange to a handler, and
+// implements the Downstream side (request body in, response out) with limits and deadlines.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "http/chunked_decoder.hpp"
+#include "http/request_parser.hpp"
+#include "net/watchdog.hpp"
+#include "obsgw/downstream.hpp"
+#include "obsgw/exchange.hpp"
+#include "obsgw/server_options.hpp"
+
+namespace obsgw::detail {
+
+class ClientConnection;
+
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  // Answers one request through `down`. Must not throw.
+  virtual asio::awaitable<void> handle(Exchange& ex, ClientConnection& down) = 0;
+};
+
+class ClientConnection final : public Downstream {
+ public:
+  ClientConnection(Transport transport, ConnectionInfo info, const ServerOptions& options, RequestHandler& handler);
+  ~ClientConnection() override;
+
+  // The keep-alive loop; returns when the connection is closed.
+  asio::awaitable<void> run();
+
+  // Draining: close now if waiting for a request, otherwise after the current response.
+  void begin_drain() noexcept;
+  // Deadline passed: cancel whatever is pending.
+  void abort() noexcept;
+
+  // Downstream
+  asio::awaitable<std::string_view> read_body(std::error_code& ec) override;
+  bool body_complete() const noexcept override { return body_done_; }
+  asio::awaitable<void> write_head(ResponseHead& head, std::error_code& ec) override;
+  asio::awaitable<void> write_body(std::string_view data, std::error_code& ec) override;
+  asio::awaitable<void> finish(std::error_code& ec) override;
+  bool head_sent() const noexcept override { return head_sent_; }
+  asio::awaitable<void> respond_error(int status, std::string_view code, std::string_view message,
+                                      std::error_code& ec) override;
+  asio::awaitable<void> tunnel(Transport& upstream, std::string_view upstream_pending,
+                               std::chrono::milliseconds idle_timeout, std::error_code& ec) override;
+
+  // A JSON error response with extra headers (rejections carry WWW-Authenticate, Retry-After, ...).
+  asio::awaitable<void> respond(int status, std::string_view code, std::string_view message,
+                                const std::vector<HeaderField>& extra_headers, std::error_code& ec);
+  // A complete response with a body.
+  asio::awaitable<void> respond_with_body(ResponseHead head, std::string_view body, std::error_code& ec);
+
+  // Reads the whole body into a string, up to `limit` bytes.
+  asio::awaitable<std::string> read_whole_body(std::size_t limit, std::error_code& ec);
+
+ private:
+  asio::awaitable<bool> read_more(std::chrono::milliseconds timeout, std::error_code& ec);
+  void make_room(std::size_t min_free);
+  asio::awaitable<void> write_pending(std::string_view extra1, std::string_view extra2, std::string_view extra3,
+                                      std::error_code& ec);
+  asio::awaitable<bool> discard_body();
+  asio::awaitable<void> close_gracefully();
+  void serialize_head(ResponseHead& head);
+
+  Transport transport_;
+  ConnectionInfo info_;
+  const ServerOptions& options_;
+  RequestHandler& handler_;
+  net::Watchdog dog_;
+  http::RequestParser parser_;
+
+  std::vector<char> buf_;
+  std::size_t begin_ = 0, end_ = 0;
+
+  Exchange* exchange_ = nullptr;
+  // request body state
+  BodyFraming body_framing_ = BodyFraming::none;
+  std::uint64_t body_remaining_ = 0;
+  std::uint64_t body_read_ = 0;
+  bool body_done_ = true;
+  bool continue_sent_ = false;
+  http::ChunkedDecoder chunked_{400};
+  // response state
+  std::string out_;           // serialized head waiting to go out with the first body bytes
+  bool head_sent_ = false;
+  bool response_done_ = false;
+  bool chunked_out_ = false;
+  bool no_body_out_ = false;
+  bool keep_alive_ = true;
+  bool broken_ = false;
+  bool idle_ = false;
+  bool draining_ = false;
+};
+
+}  // namespace obsgw::detail

@@ -1,0 +1,239 @@
+#include "server/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include "util/json_escape.hpp"
+
+namespace obsgw::detail {
+
+namespace {
+constexpr auto relaxed = std::memory_order_relaxed;
+
+std::string prom_label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out.append("\\n");
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string status_label(std::size_t slot) {
+  int s = slot_status(slot);
+  return s < 10 ? fmt::format("{}xx", s) : std::to_string(s);
+}
+}  // namespace
+
+std::size_t status_slot(int status) noexcept {
+  for (std::size_t i = 0; i < kTrackedStatuses.size(); ++i)
+    if (kTrackedStatuses[i] == status) return i;
+  int cls = status / 100;
+  if (cls < 1 || cls > 5) cls = 5;
+  return kTrackedStatuses.size() + static_cast<std::size_t>(cls - 1);
+}
+
+int slot_status(std::size_t slot) noexcept {
+  if (slot < kTrackedStatuses.size()) return kTrackedStatuses[slot];
+  return static_cast<int>(slot - kTrackedStatuses.size()) + 1;
+}
+
+void RouteCounters::record(int status, std::chrono::microseconds duration, std::uint64_t in, std::uint64_t out,
+                           bool forwarded) noexcept {
+  auto& s = shards[shard_index()];
+  s.by_status[status_slot(status)].fetch_add(1, relaxed);
+  double secs = static_cast<double>(duration.count()) / 1e6;
+  std::size_t b = 0;
+  while (b < kLatencyBuckets.size() && secs > kLatencyBuckets[b]) ++b;
+  s.latency[b].fetch_add(1, relaxed);
+  s.latency_sum_us.fetch_add(static_cast<std::uint64_t>(duration.count()), relaxed);
+  if (in) s.bytes_in.fetch_add(in, relaxed);
+  if (out) s.bytes_out.fetch_add(out, relaxed);
+  if (forwarded) s.forwarded.fetch_add(1, relaxed);
+}
+
+void LabelledCounters::add(const std::string& key, std::uint64_t n) {
+  std::lock_guard lock(mutex_);
+  values_[key] += n;
+}
+
+std::map<std::string, std::uint64_t> LabelledCounters::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return values_;
+}
+
+Metrics& Metrics::instance() {
+  static Metrics m;
+  return m;
+}
+
+std::shared_ptr<RouteCounters> Metrics::route(const std::string& name) {
+  std::lock_guard lock(routes_mutex_);
+  auto& slot = routes_[name];
+  if (!slot) slot = std::make_shared<RouteCounters>(name);
+  return slot;
+}
+
+std::int64_t Metrics::active_connections() const noexcept {
+  std::int64_t n = 0;
+  for (const auto& s : conn_) n += s.active.load(relaxed);
+  return n;
+}
+
+std::uint64_t Metrics::total_requests() const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& s : conn_) n += s.requests.load(relaxed);
+  return n;
+}
+
+namespace {
+struct RouteTotals {
+  std::array<std::uint64_t, kStatusSlots> by_status{};
+  std::array<std::uint64_t, kLatencyBuckets.size() + 1> latency{};
+  std::uint64_t latency_sum_us = 0, bytes_in = 0, bytes_out = 0, forwarded = 0, requests = 0;
+};
+RouteTotals sum(const RouteCounters& r) {
+  RouteTotals t;
+  for (const auto& s : r.shards) {
+    for (std::size_t i = 0; i < kStatusSlots; ++i) t.by_status[i] += s.by_status[i].load(relaxed);
+    for (std::size_t i = 0; i < t.latency.size(); ++i) t.latency[i] += s.latency[i].load(relaxed);
+    t.latency_sum_us += s.latency_sum_us.load(relaxed);
+    t.bytes_in += s.bytes_in.load(relaxed);
+    t.bytes_out += s.bytes_out.load(relaxed);
+    t.forwarded += s.forwarded.load(relaxed);
+  }
+  for (auto v : t.by_status) t.requests += v;
+  return t;
+}
+}  // namespace
+
+std::string Metrics::render_prometheus() const {
+  std::map<std::string, std::shared_ptr<RouteCounters>> routes;
+  {
+    std::lock_guard lock(routes_mutex_);
+    routes = routes_;
+  }
+  std::string out;
+  out.reserve(8192);
+  auto line = [&]<class... A>(fmt::format_string<A...> f, A&&... a) { fmt::format_to(std::back_inserter(out), f, std::forward<A>(a)...); };
+
+  out += "# HELP obsgw_requests_total Requests answered, by route and status code.\n"
+         "# TYPE obsgw_requests_total counter\n";
+  std::vector<std::pair<std::string, RouteTotals>> totals;
+  for (const auto& [name, r] : routes) totals.emplace_back(name, sum(*r));
+  for (const auto& [name, t] : totals)
+    for (std::size_t i = 0; i < kStatusSlots; ++i)
+      if (t.by_status[i]) line("obsgw_requests_total{{route=\"{}\",code=\"{}\"}} {}\n", prom_label(name), status_label(i), t.by_status[i]);
+
+  out += "# HELP obsgw_request_duration_seconds Time from the end of the request head to the end of the response.\n"
+         "# TYPE obsgw_request_duration_seconds histogram\n";
+  for (const auto& [name, t] : totals) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < kLatencyBuckets.size(); ++b) {
+      cumulative += t.latency[b];
+      line("obsgw_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n", prom_label(name), kLatencyBuckets[b], cumulative);
+    }
+    cumulative += t.latency.back();
+    line("obsgw_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n", prom_label(name), cumulative);
+    line("obsgw_request_duration_seconds_sum{{route=\"{}\"}} {}\n", prom_label(name), static_cast<double>(t.latency_sum_us) / 1e6);
+    line("obsgw_request_duration_seconds_count{{route=\"{}\"}} {}\n", prom_label(name), cumulative);
+  }
+
+  out += "# HELP obsgw_received_bytes_total Request body bytes read from clients.\n"
+         "# TYPE obsgw_received_bytes_total counter\n";
+  for (const auto& [name, t] : totals) line("obsgw_received_bytes_total{{route=\"{}\"}} {}\n", prom_label(name), t.bytes_in);
+  out += "# HELP obsgw_sent_bytes_total Response body bytes sent to clients.\n"
+         "# TYPE obsgw_sent_bytes_total counter\n";
+  for (const auto& [name, t] : totals) line("obsgw_sent_bytes_total{{route=\"{}\"}} {}\n", prom_label(name), t.bytes_out);
+  out += "# HELP obsgw_forwarded_total Requests that reached an upstream and got its answer relayed.\n"
+         "# TYPE obsgw_forwarded_total counter\n";
+  for (const auto& [name, t] : totals) line("obsgw_forwarded_total{{route=\"{}\"}} {}\n", prom_label(name), t.forwarded);
+
+  out += "# HELP obsgw_rejections_total Requests the gateway answered itself, by reason.\n"
+         "# TYPE obsgw_rejections_total counter\n";
+  for (const auto& [code, n] : rejections.snapshot()) line("obsgw_rejections_total{{reason=\"{}\"}} {}\n", prom_label(code), n);
+
+  out += "# HELP obsgw_upstream_errors_total Failed upstream attempts, by upstream and kind.\n"
+         "# TYPE obsgw_upstream_errors_total counter\n";
+  for (const auto& [key, n] : upstream_errors.snapshot()) {
+    auto sep = key.find('\x1f');
+    line("obsgw_upstream_errors_total{{upstream=\"{}\",kind=\"{}\"}} {}\n", prom_label(key.substr(0, sep)),
+         prom_label(sep == std::string::npos ? "" : key.substr(sep + 1)), n);
+  }
+  out += "# HELP obsgw_upstream_retries_total Requests sent again to an upstream after a failed attempt.\n"
+         "# TYPE obsgw_upstream_retries_total counter\n";
+  for (const auto& [key, n] : upstream_retries.snapshot()) line("obsgw_upstream_retries_total{{upstream=\"{}\"}} {}\n", prom_label(key), n);
+
+  std::uint64_t accepted = 0;
+  for (const auto& s : conn_) accepted += s.accepted.load(relaxed);
+  line("# HELP obsgw_active_connections Client connections open now.\n# TYPE obsgw_active_connections gauge\n"
+       "obsgw_active_connections {}\n", active_connections());
+  line("# HELP obsgw_connections_total Client connections accepted.\n# TYPE obsgw_connections_total counter\n"
+       "obsgw_connections_total {}\n", accepted);
+  line("# HELP obsgw_connections_refused_total Connections refused because max_connections was reached.\n"
+       "# TYPE obsgw_connections_refused_total counter\nobsgw_connections_refused_total {}\n", refused_connections.load(relaxed));
+  line("# HELP obsgw_parse_errors_total Requests refused as malformed before routing.\n"
+       "# TYPE obsgw_parse_errors_total counter\nobsgw_parse_errors_total {}\n", parse_errors.load(relaxed));
+  line("# HELP obsgw_config_reloads_total Configuration reloads, by result.\n# TYPE obsgw_config_reloads_total counter\n"
+       "obsgw_config_reloads_total{{result=\"success\"}} {}\nobsgw_config_reloads_total{{result=\"failure\"}} {}\n",
+       reloads_ok.load(relaxed), reloads_failed.load(relaxed));
+  line("# HELP obsgw_log_lines_dropped_total Log lines dropped because the log writer fell behind.\n"
+       "# TYPE obsgw_log_lines_dropped_total counter\nobsgw_log_lines_dropped_total {}\n", log_lines_dropped.load(relaxed));
+  line("# HELP obsgw_start_time_seconds Start time of the process since the Unix epoch.\n"
+       "# TYPE obsgw_start_time_seconds gauge\nobsgw_start_time_seconds {}\n",
+       std::chrono::duration_cast<std::chrono::seconds>(started.time_since_epoch()).count());
+  return out;
+}
+
+std::string Metrics::render_stats_json() const {
+  std::map<std::string, std::shared_ptr<RouteCounters>> routes;
+  {
+    std::lock_guard lock(routes_mutex_);
+    routes = routes_;
+  }
+  std::uint64_t total = 0, forwarded = 0;
+  std::string per_route = "{";
+  bool first = true;
+  for (const auto& [name, r] : routes) {
+    auto t = sum(*r);
+    total += t.requests;
+    forwarded += t.forwarded;
+    if (!first) per_route += ',';
+    first = false;
+    util::append_json_string(per_route, name);
+    fmt::format_to(std::back_inserter(per_route), ":{{\"requests\":{},\"forwarded\":{},\"bytes_in\":{},\"bytes_out\":{},\"status\":{{",
+                   t.requests, t.forwarded, t.bytes_in, t.bytes_out);
+    bool f2 = true;
+    for (std::size_t i = 0; i < kStatusSlots; ++i) {
+      if (!t.by_status[i]) continue;
+      if (!f2) per_route += ',';
+      f2 = false;
+      fmt::format_to(std::back_inserter(per_route), "\"{}\":{}", status_label(i), t.by_status[i]);
+    }
+    per_route += "}}";
+  }
+  per_route += '}';
+  std::string rejected = "{";
+  std::uint64_t rejected_total = 0;
+  first = true;
+  for (const auto& [code, n] : rejections.snapshot()) {
+    if (!first) rejected += ',';
+    first = false;
+    util::append_json_string(rejected, code);
+    fmt::format_to(std::back_inserter(rejected), ":{}", n);
+    rejected_total += n;
+  }
+  rejected += '}';
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - started).count();
+  return fmt::format(
+      "{{\"total_requests\":{},\"forwarded\":{},\"rejected\":{},\"rejected_by_reason\":{},\"parse_errors\":{},"
+      "\"active_connections\":{},\"refused_connections\":{},\"uptime_seconds\":{},\"config_reloads\":{{\"success\":{},"
+      "\"failure\":{}}},\"routes\":{}}}",
+      total, forwarded, rejected_total, rejected, parse_errors.load(relaxed), active_connections(),
+      refused_connections.load(relaxed), uptime, reloads_ok.load(relaxed), reloads_failed.load(relaxed), per_route);
+}
+
+}  // namespace obsgw::detail

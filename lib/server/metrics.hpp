@@ -1,0 +1,99 @@
+#pragma once
+// Process-wide counters behind /stats and /metrics. Hot-path counters are sharded per io thread
+// (each shard on its own cache lines) and summed when scraped, so requests never contend on them.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace obsgw::detail {
+
+inline constexpr unsigned kShards = 64;
+// Index of the io thread running on this OS thread (set by the server; 0 elsewhere).
+inline thread_local unsigned t_worker_index = 0;
+inline unsigned shard_index() noexcept { return t_worker_index % kShards; }
+
+// Status codes with their own slot; anything else counts as "<class>xx other".
+inline constexpr std::array<int, 36> kTrackedStatuses = {100, 101, 200, 201, 202, 204, 206, 301, 302, 303, 304, 307,
+                                                         308, 400, 401, 403, 404, 405, 408, 409, 411, 413, 414, 415,
+                                                         417, 422, 429, 431, 499, 500, 501, 502, 503, 504, 505, 507};
+inline constexpr std::size_t kStatusSlots = kTrackedStatuses.size() + 5;
+std::size_t status_slot(int status) noexcept;
+int slot_status(std::size_t slot) noexcept;  // the code, or 1..5 for "other" of a class
+
+// Latency bucket upper bounds in seconds (Prometheus histogram).
+inline constexpr std::array<double, 14> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                           0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+
+struct RouteCounters {
+  explicit RouteCounters(std::string n) : name(std::move(n)) {}
+  struct alignas(64) Shard {
+    std::array<std::atomic<std::uint64_t>, kStatusSlots> by_status{};
+    std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size() + 1> latency{};
+    std::atomic<std::uint64_t> latency_sum_us{0};
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> bytes_out{0};
+    std::atomic<std::uint64_t> forwarded{0};
+  };
+  void record(int status, std::chrono::microseconds duration, std::uint64_t in, std::uint64_t out, bool forwarded) noexcept;
+
+  std::string name;
+  std::array<Shard, kShards> shards;
+};
+
+// Counters keyed by a label set (rejection reason, upstream error kind): off the happy path, so a map
+// behind a mutex is fine.
+class LabelledCounters {
+ public:
+  void add(const std::string& key, std::uint64_t n = 1);
+  std::map<std::string, std::uint64_t> snapshot() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::uint64_t> values_;
+};
+
+class Metrics {
+ public:
+  static Metrics& instance();
+
+  // The counters of a route, created on first use and kept across reloads.
+  std::shared_ptr<RouteCounters> route(const std::string& name);
+
+  struct alignas(64) ConnShard {
+    std::atomic<std::int64_t> active{0};
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> requests{0};
+  };
+  ConnShard& conn() noexcept { return conn_[shard_index()]; }
+
+  LabelledCounters rejections;       // key: code
+  LabelledCounters upstream_errors;  // key: upstream "\x1f" kind
+  LabelledCounters upstream_retries; // key: upstream
+  std::atomic<std::uint64_t> reloads_ok{0};
+  std::atomic<std::uint64_t> reloads_failed{0};
+  std::atomic<std::uint64_t> refused_connections{0};  // over max_connections
+  std::atomic<std::uint64_t> parse_errors{0};
+  std::atomic<std::uint64_t> log_lines_dropped{0};
+  const std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+
+  std::int64_t active_connections() const noexcept;
+  std::uint64_t total_requests() const noexcept;
+
+  std::string render_prometheus() const;
+  std::string render_stats_json() const;
+
+ private:
+  Metrics() = default;
+  mutable std::mutex routes_mutex_;
+  std::map<std::string, std::shared_ptr<RouteCounters>> routes_;
+  std::array<ConnShard, kShards> conn_{};
+};
+
+}  // namespace obsgw::detail

@@ -1,0 +1,156 @@
+#include "server/proxy_handler.hpp"
+
+#include <chrono>
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "proxy/hop_by_hop.hpp"
+#include "server/errors.hpp"
+#include "server/metrics.hpp"
+#include "util/json_escape.hpp"
+#include "util/request_id.hpp"
+
+namespace obsgw::detail {
+
+asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down) {
+  std::shared_ptr<const Gateway> gw = gateway_;  // this exchange finishes on the snapshot it started with
+  RequestHead& req = ex.request();
+
+  // Hop-by-hop headers go first, before any policy adds headers: a client must not be able to name a
+  // gateway-set header in Connection and have the proxy strip it.
+  proxy::remove_hop_by_hop(req.headers, req.websocket_upgrade);
+
+  if (auto id = req.headers.get("x-request-id"); id && util::is_valid_request_id(*id)) ex.set_request_id(std::string(*id));
+  else ex.set_request_id(util::generate_request_id());
+  req.headers.set("X-Request-Id", ex.request_id());
+
+  std::error_code ec;
+  auto match = gw->router().match(req.host(), req.path, req.method);
+  if (!match.route) {
+    if (!match.allow.empty()) {
+      Metrics::instance().rejections.add("method_not_allowed");
+      ex.outcome.rejected_by = "method_not_allowed";
+      std::vector<HeaderField> allow{HeaderField{"Allow", match.allow}};  // built outside co_await: GCC 12 bug
+      co_await down.respond(405, "method_not_allowed", "this route does not accept the request's method", allow, ec);
+    } else {
+      Metrics::instance().rejections.add("no_route");
+      ex.outcome.rejected_by = "no_route";
+      co_await down.respond(404, "no_route", "no route matches this host, path and method", {}, ec);
+    }
+    complete(*gw, ex, 0);
+    co_return;
+  }
+  const Route& route = *match.route;
+  ex.set_route(&route);
+  if (route.has_rewrite && route.match.prefix) {
+    std::string rest = req.path.substr(std::min(route.match.path.size(), req.path.size()));
+    std::string rewritten = route.rewrite_prefix;
+    if (!rest.empty() && rest.front() != '/' && (rewritten.empty() || rewritten.back() != '/')) rewritten += '/';
+    if (!rewritten.empty() && rewritten.back() == '/' && !rest.empty() && rest.front() == '/') rest.erase(0, 1);
+    rewritten += rest;
+    if (rewritten.empty() || rewritten.front() != '/') rewritten.insert(0, 1, '/');
+    req.path = std::move(rewritten);
+  }
+
+  std::size_t ran = 0;
+  bool answered = false;
+  std::string failed_policy;
+  try {
+    for (const auto& policy : route.policies) {
+      if (policy->body_limit() > 0 && !ex.buffered_body()) {
+        std::string body = co_await down.read_whole_body(route.body_limit(), ec);
+        if (ec) {
+          auto r = error_response_for(ec);
+          Metrics::instance().rejections.add(r.code);
+          ex.outcome.rejected_by = r.code;
+          if (ec != GatewayError::client_closed) co_await down.respond(r.status, r.code, r.message, {}, ec);
+          else ex.outcome.status = 499;
+          answered = true;
+          break;
+        }
+        ex.set_buffered_body(std::move(body));
+      }
+      failed_policy = policy->name();
+      ++ran;
+      Verdict v = policy->on_request(ex);
+      if (v.suspends()) v = co_await policy->on_request_async(ex);
+      if (v.rejects()) {
+        const Rejection& r = v.rejection();
+        Metrics::instance().rejections.add(r.code);
+        ex.outcome.rejected_by = r.code;
+        co_await down.respond(r.status, r.code, r.message, r.headers, ec);
+        answered = true;
+        break;
+      }
+    }
+    failed_policy.clear();
+    if (!answered) co_await route.forwarder->forward(ex, down);
+  } catch (const std::exception& e) {
+    if (logger_->enabled(LogLevel::error))
+      logger_->log(LogLevel::error, "exception in request pipeline",
+                   {{"request_id", ex.request_id()}, {"route", route.name}, {"policy", failed_policy}, {"what", e.what()}});
+    answered = false;
+    failed_policy = failed_policy.empty() ? "forwarder" : failed_policy;
+  }
+  if (!failed_policy.empty()) {
+    Metrics::instance().rejections.add("internal_error");
+    ex.outcome.rejected_by = "internal_error";
+    if (!down.head_sent()) co_await down.respond(500, "internal_error", "the gateway failed to process the request", {}, ec);
+    else down.abort();
+  }
+  complete(*gw, ex, ran);
+}
+
+void ProxyHandler::complete(const Gateway& gw, Exchange& ex, std::size_t ran) noexcept {
+  const Route* route = ex.route();
+  if (route)
+    for (std::size_t i = 0; i < ran && i < route->policies.size(); ++i) route->policies[i]->on_complete(ex);
+  auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - ex.started());
+  int status = ex.outcome.status ? ex.outcome.status : 499;
+  bool forwarded = !ex.outcome.upstream.empty() && ex.outcome.rejected_by.empty();
+  auto counters = route ? route->counters : Metrics::instance().route("_unmatched");
+  if (counters) counters->record(status, elapsed, ex.outcome.bytes_in, ex.outcome.bytes_out, forwarded);
+
+  if (!gw.options().access_log) return;
+  try {
+    auto now = std::chrono::system_clock::now();
+    auto secs = std::chrono::system_clock::to_time_t(now);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    const auto& req = ex.request();
+    std::string line;
+    line.reserve(384);
+    fmt::format_to(std::back_inserter(line), "{{\"ts\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"type\":\"access\",\"request_id\":",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    util::append_json_string(line, ex.request_id());
+    line += ",\"client_ip\":";
+    util::append_json_string(line, ex.client_ip());
+    line += ",\"method\":";
+    util::append_json_string(line, req.method);
+    line += ",\"path\":";
+    util::append_json_string(line, req.path);
+    line += ",\"route\":";
+    util::append_json_string(line, route ? std::string_view(route->name) : std::string_view{});
+    line += ",\"upstream\":";
+    util::append_json_string(line, ex.outcome.upstream);
+    fmt::format_to(std::back_inserter(line), ",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3f}",
+                   status, ex.outcome.bytes_in, ex.outcome.bytes_out, static_cast<double>(elapsed.count()) / 1000.0);
+    if (!ex.outcome.rejected_by.empty()) {
+      line += ",\"error\":";
+      util::append_json_string(line, ex.outcome.rejected_by);
+    }
+    if (ex.outcome.upstream_tries > 1) fmt::format_to(std::back_inserter(line), ",\"tries\":{}", ex.outcome.upstream_tries);
+    if (!ex.tenants.empty()) {
+      line += ",\"tenant\":";
+      util::append_json_string(line, ex.tenants.front());
+    }
+    line += '}';
+    logger_->write_line(line);
+  } catch (...) {
+    // Logging must never fail a request.
+  }
+}
+
+}  // namespace obsgw::detail
