@@ -32,7 +32,8 @@ void convert(simdjson::dom::element e, JsonNode& out, const std::string& path) {
     case T::ARRAY: {
       out.type = ConfigNode::Type::array;
       std::size_t i = 0;
-      for (auto child : e.get_array().value_unsafe()) {
+      simdjson::dom::array arr = e.get_array().value_unsafe();  // keep it alive for the loop
+      for (auto child : arr) {
         out.array.emplace_back();
         convert(child, out.array.back(), fmt::format("{}[{}]", path, i++));
       }
@@ -41,7 +42,8 @@ void convert(simdjson::dom::element e, JsonNode& out, const std::string& path) {
     case T::OBJECT: {
       out.type = ConfigNode::Type::object;
       std::set<std::string_view> seen;
-      for (auto field : e.get_object().value_unsafe()) {
+      simdjson::dom::object obj = e.get_object().value_unsafe();
+      for (auto field : obj) {
         std::string child_path = path.empty() ? std::string(field.key) : path + "." + std::string(field.key);
         if (!seen.insert(field.key).second) throw std::runtime_error(fmt::format("{}: duplicate key", child_path));
         out.object.emplace_back(std::string(field.key), JsonNode{});

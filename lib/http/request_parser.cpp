@@ -128,9 +128,11 @@ RequestParser::State RequestParser::parse_request_line(std::string_view line, Re
   if (sp1 == std::string_view::npos || sp1 == 0) return fail(400, "bad_request_line", "malformed request line");
   std::string_view method = line.substr(0, sp1);
   if (!is_token(method) || method.size() > 32) return fail(400, "bad_method", "invalid method");
-  auto sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return fail(400, "bad_request_line", "malformed request line");
+  auto sp2 = line.rfind(' ');
+  if (sp2 == sp1) return fail(400, "bad_request_line", "malformed request line");
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (target.empty() || target.find(' ') != std::string_view::npos)
+    return fail(400, "bad_request_line", "malformed request line");
   std::string_view version = line.substr(sp2 + 1);
   if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' || version[5] < '0' ||
       version[5] > '9' || version[7] < '0' || version[7] > '9')

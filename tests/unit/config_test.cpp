@@ -1,0 +1,162 @@
+#include "obsgw/config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace obsgw {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::vector<std::string> problems_of(std::string_view json) {
+  try {
+    parse_config(json);
+  } catch (const ConfigError& e) {
+    return e.problems();
+  }
+  return {};
+}
+
+constexpr std::string_view kValid = R"({
+  "server": {"listen": ["127.0.0.1:8080", "[::1]:8080"], "admin_listen": "127.0.0.1:9901", "threads": 2,
+             "limits": {"max_body_bytes": 1048576}, "timeouts": {"header_ms": 5000}},
+  "logging": {"level": "debug", "access_log": false},
+  "upstreams": {"loki": {"url": "http://127.0.0.1:3100/base/", "read_timeout_ms": 1000}},
+  "routes": [
+    {"name": "push", "match": {"path": "/loki/api/v1/push", "methods": ["POST"]}, "upstream": "loki",
+     "policies": [{"type": "headers", "request": {"set": {"X-A": "1"}, "remove": ["X-B"]}}]},
+    {"name": "rest", "match": {"host": "*.example.com", "path_prefix": "/api"}, "upstream": "loki", "rewrite_prefix": "/"}
+  ]
+})";
+
+TEST(Config, ParsesValidConfigWithDefaults) {
+  Config c = parse_config(kValid);
+  ASSERT_EQ(c.server.listeners.size(), 2u);
+  EXPECT_EQ(c.server.listeners[1].host, "::1");
+  EXPECT_EQ(c.server.listeners[1].port, 8080);
+  ASSERT_TRUE(c.server.admin);
+  EXPECT_EQ(c.server.admin->port, 9901);
+  EXPECT_EQ(c.server.threads, 2u);
+  EXPECT_EQ(c.server.limits.max_body_bytes, 1048576u);
+  EXPECT_EQ(c.server.limits.max_header_bytes, HttpLimits{}.max_header_bytes);
+  EXPECT_EQ(c.server.timeouts.header.count(), 5000);
+  EXPECT_EQ(c.server.timeouts.idle, HttpTimeouts{}.idle);
+  EXPECT_EQ(c.logging.level, LogLevel::debug);
+  EXPECT_FALSE(c.logging.access_log);
+  ASSERT_EQ(c.upstreams.size(), 1u);
+  EXPECT_EQ(c.upstreams[0].name, "loki");
+  EXPECT_EQ(c.upstreams[0].read_timeout.count(), 1000);
+  EXPECT_EQ(c.upstreams[0].connect_timeout, UpstreamOptions{}.connect_timeout);
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_FALSE(c.routes[0].match.prefix);
+  EXPECT_THAT(c.routes[0].match.methods, ElementsAre("POST"));
+  EXPECT_EQ(c.routes[1].match.host, "*.example.com");
+  EXPECT_TRUE(c.routes[1].has_rewrite);
+}
+
+TEST(Config, BuildsAGatewayThatRoutes) {
+  auto gw = build_gateway(parse_config(kValid), 1);
+  auto m = gw->router().match("a.example.com", "/api/x", "GET");
+  ASSERT_NE(m.route, nullptr);
+  EXPECT_EQ(m.route->name, "rest");
+  EXPECT_EQ(m.route->policies.size(), 0u);
+  EXPECT_EQ(gw->router().match("h", "/loki/api/v1/push", "POST").route->policies.size(), 1u);
+}
+
+TEST(Config, NamesTheUnknownUpstream) {
+  auto p = problems_of(R"({"upstreams": {"loki": {"url": "http://a:1"}},
+    "routes": [{"name": "a", "upstream": "loki"}, {"name": "b", "upstream": "loki"},
+               {"name": "c", "upstream": "lokii"}]})");
+  EXPECT_THAT(p, ElementsAre(R"(routes[2].upstream: unknown upstream "lokii")"));
+}
+
+TEST(Config, UnknownKeysAreErrorsAtEveryLevel) {
+  auto p = problems_of(R"({"server": {"limits": {"max_bodybytes": 1}}, "extra": 1,
+    "upstreams": {"u": {"url": "http://a:1", "timeout": 5}},
+    "routes": [{"name": "r", "upstream": "u", "match": {"prefix": "/"}}]})");
+  EXPECT_THAT(p, ElementsAre(HasSubstr("extra: unknown key"), HasSubstr("server.limits.max_bodybytes: unknown key"),
+                             HasSubstr("upstreams.u.timeout: unknown key"), HasSubstr("routes[0].match.prefix: unknown key")));
+}
+
+TEST(Config, WrongTypesAndRanges) {
+  auto p = problems_of(R"({"server": {"threads": "two", "max_connections": 0, "listen": ["nohost"],
+                                      "timeouts": {"idle_ms": 1.5}}, "logging": {"level": "loud"}})");
+  EXPECT_THAT(p, ElementsAre(R"(server.listen[0]: "nohost" is not host:port (IPv6 as [addr]:port))",
+                             "server.threads: expected an integer, got a string",
+                             "server.max_connections: must be between 1 and 10000000, got 0",
+                             "server.timeouts.idle_ms: expected an integer, got a fraction",
+                             R"(logging.level: "loud" is not one of debug, info, warn, error, off)"));
+}
+
+TEST(Config, RouteProblems) {
+  auto p = problems_of(R"({"upstreams": {"u": {"url": "ftp://x"}},
+    "routes": [{"match": {"path": "nope", "path_prefix": "/x", "methods": ["GE T"]}, "upstream": "u",
+                "policies": [{"type": "magic"}, {"type": "headers", "request": {"set": {"Content-Length": "1"}}}]},
+               {"name": "dup", "upstream": "u"}, {"name": "dup", "upstream": "u"}]})");
+  EXPECT_THAT(p, ::testing::IsSupersetOf({
+                     HasSubstr("upstreams.u.url: \"ftp://x\" must start with http:// or https://"),
+                     HasSubstr("routes[0].name: required"),
+                     HasSubstr("routes[0].match: give either path or path_prefix, not both"),
+                     HasSubstr("routes[0].match.path: must start with '/'"),
+                     HasSubstr("routes[0].match.methods: \"GE T\" is not a valid method"),
+                     HasSubstr("routes[0].policies[0].type: unknown policy type \"magic\""),
+                     HasSubstr("routes[0].policies[1]: request: header \"Content-Length\" is managed by the proxy"),
+                     HasSubstr("routes[2].name: route \"dup\" is defined twice")}));
+}
+
+TEST(Config, TlsFilesMustBeReadable) {
+  auto p = problems_of(R"({"server": {"tls": [{"listen": "127.0.0.1:8443", "cert_file": "/nonexistent/c.pem"}]}})");
+  EXPECT_THAT(p, ElementsAre(HasSubstr("server.tls[0].cert_file: cannot read \"/nonexistent/c.pem\""),
+                             HasSubstr("server.tls[0].key_file: required")));
+}
+
+TEST(Config, InvalidJsonAndDuplicateKeys) {
+  EXPECT_THAT(problems_of("{\"server\": "), ElementsAre(HasSubstr("not valid JSON")));
+  EXPECT_THAT(problems_of(R"({"server": {}, "server": {}})"), ElementsAre("server: duplicate key"));
+  EXPECT_THAT(problems_of("[]"), ElementsAre("expected an object, got an array"));
+}
+
+TEST(Config, MissingFileIsAConfigError) {
+  try {
+    load_config_file("/nonexistent/gatewayd.json");
+    FAIL() << "no exception";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("/nonexistent/gatewayd.json: cannot open"));
+  }
+}
+
+class NullPolicy final : public Policy {
+ public:
+  Phase phase() const noexcept override { return Phase::transform; }
+  std::string_view name() const noexcept override { return "null"; }
+  Verdict on_request(Exchange&) const override { return Verdict::proceed(); }
+};
+
+TEST(Config, RegistryAcceptsCustomPolicyTypes) {
+  auto registry = PolicyRegistry::with_builtins();
+  registry.add("null", [](const ConfigNode& node, ConfigProblems& p) -> std::shared_ptr<const Policy> {
+    node.expect_object({"type", "level"}, p);
+    node.get_int("level", 0, 0, 10, p);
+    return std::make_shared<NullPolicy>();
+  });
+  std::string json = R"({"upstreams": {"u": {"url": "http://a:1"}},
+    "routes": [{"name": "r", "upstream": "u", "policies": [{"type": "null", "level": 11}]}]})";
+  try {
+    parse_config(json, registry);
+    FAIL() << "no exception";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.problems(), ElementsAre("routes[0].policies[0].level: must be between 0 and 10, got 11"));
+  }
+}
+
+TEST(ListenAddress, Parsing) {
+  EXPECT_EQ(parse_listen_address(":80")->host, "0.0.0.0");
+  EXPECT_EQ(parse_listen_address("[::]:443")->host, "::");
+  EXPECT_FALSE(parse_listen_address("::1:80"));
+  EXPECT_FALSE(parse_listen_address("host:"));
+  EXPECT_FALSE(parse_listen_address("host:70000"));
+}
+
+}  // namespace
+}  // namespace obsgw
