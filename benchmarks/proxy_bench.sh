@@ -457,7 +457,7 @@ write_report() {
     echo
     echo "| rep | column | method | req/s | p50 µs | p99 µs | CPU µs/req | DUT CPU % | bad | requests |"
     echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"
-    tail -n +2 "$RAW" | awk -F'\t' '{ printf "| %s |\n", $1 " | " $2 " | " $3 " | " int($4) " | " $5 " | " $6 " | " $7 " | " $8 " | " $9 " | " $10 }'
+    tail -n +2 "$RAW" | awk -F'\t' '{ printf "| %s |\n", $1 " | " $2 " | " $3 " | " sprintf("%.0f", $4) " | " $5 " | " $6 " | " $7 " | " $8 " | " $9 " | " $10 }'
     echo
     echo "</details>"
   } >"$REPORT"
