@@ -120,7 +120,7 @@ asio::awaitable<void> ClientConnection::run() {
       const auto& err = parser_.error();
       Metrics::instance().parse_errors.fetch_add(1, std::memory_order_relaxed);
       Metrics::instance().rejections.add(err.code);
-      Metrics::instance().route("_unmatched")->record(err.status, std::chrono::microseconds(0), 0, 0, false);
+      Metrics::instance().unmatched().record(err.status, std::chrono::microseconds(0), 0, 0, false);
       keep_alive_ = false;
       body_done_ = false;
       std::error_code wec;

@@ -65,6 +65,11 @@ class Metrics {
 
   // The counters of a route, created on first use and kept across reloads.
   std::shared_ptr<RouteCounters> route(const std::string& name);
+  // Requests that matched no route or were refused before routing (no lock: resolved once).
+  RouteCounters& unmatched() {
+    static const std::shared_ptr<RouteCounters> counters = route("_unmatched");
+    return *counters;
+  }
 
   struct alignas(64) ConnShard {
     std::atomic<std::int64_t> active{0};

@@ -109,8 +109,8 @@ void ProxyHandler::complete(const Gateway& gw, Exchange& ex, std::size_t ran) no
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - ex.started());
   int status = ex.outcome.status ? ex.outcome.status : 499;
   bool forwarded = !ex.outcome.upstream.empty() && ex.outcome.rejected_by.empty();
-  auto counters = route ? route->counters : Metrics::instance().route("_unmatched");
-  if (counters) counters->record(status, elapsed, ex.outcome.bytes_in, ex.outcome.bytes_out, forwarded);
+  RouteCounters* counters = route && route->counters ? route->counters.get() : &Metrics::instance().unmatched();
+  counters->record(status, elapsed, ex.outcome.bytes_in, ex.outcome.bytes_out, forwarded);
 
   if (!gw.options().access_log) return;
   try {

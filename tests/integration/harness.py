@@ -311,6 +311,14 @@ class Gateway:
         return proc_status_kb(self.pid, field)
 
 
+def metric_value(text, series):
+    """The value of one Prometheus series (name{labels} exactly as rendered) in /metrics text; 0 if absent."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def run_check(config=None, text=None, args=(), timeout=10.0):
     """Runs `gatewayd --check` on a config; returns (exit code, stdout, stderr, config path)."""
     tmpdir = tempfile.mkdtemp(prefix="obsgw-check-")

@@ -5,13 +5,15 @@ import select
 import time
 import unittest
 
-from harness import Gateway, HttpConnection, build_request, chunk_encode, make_config, route, upstream_entry
+from harness import (ConnectionClosed, Gateway, HttpConnection, build_request, chunk_encode, make_config, route, upstream_entry,
+                     wait_until)
 from upstream import EchoUpstream
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 LIMITS = {"max_request_line_bytes": 1024, "max_header_bytes": 4096, "max_header_count": 20,
           "max_body_bytes": 1024}
 HEADER_MS = 500
+BODY_READ_MS = 500
 IDLE_MS = 600
 
 
@@ -21,7 +23,8 @@ class SmugglingTest(unittest.TestCase):
         cls.up = EchoUpstream()
         cls.addClassCleanup(cls.up.stop)
         cfg = make_config({"echo": upstream_entry(cls.up.url)}, [route("all", "echo", path_prefix="/")],
-                          server={"limits": LIMITS, "timeouts": {"header_ms": HEADER_MS, "idle_ms": IDLE_MS}})
+                          server={"limits": LIMITS, "timeouts": {"header_ms": HEADER_MS, "body_read_ms": BODY_READ_MS,
+                                                               "idle_ms": IDLE_MS}})
         cls.gw = Gateway.start(cfg)
         cls.addClassCleanup(cls.gw.stop)
         cls.port = cls.gw.port
@@ -33,7 +36,10 @@ class SmugglingTest(unittest.TestCase):
         """Sends raw bytes; expects one JSON error response, then the close, no second response, no upstream hit."""
         with HttpConnection(self.port, timeout=5) as c:
             c.send(raw)
-            r = c.read_response()
+            try:
+                r = c.read_response()
+            except ConnectionClosed:
+                self.fail(f"gateway closed the connection without answering (expected {status} {code})")
             closed = c.wait_closed(3)
             leftover = bytes(c.buf)
         self.assertEqual(r.status, status, r)
@@ -222,13 +228,37 @@ class SmugglingTest(unittest.TestCase):
         complete request (a streamed prefix may reach it, but the upstream connection is cut)."""
         raw = (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
                chunk_encode([b"z" * 200] * 10))
+        try:
+            with HttpConnection(self.port, timeout=5) as c:
+                c.send(raw)
+                try:
+                    r = c.read_response()
+                except ConnectionClosed:
+                    self.fail("gateway closed the connection without answering (expected 413 body_too_large)")
+                self.assertTrue(c.wait_closed(3))
+            self.assertEqual(r.status, 413, r)
+            self.assertEqual(r.json()["error"], "body_too_large")
+        finally:
+            time.sleep(0.2)  # a streamed prefix may still be on its way to the upstream
+            wait_until(lambda: all(x.finished for x in self.up.snapshot()), 3, message="upstream to see the cut")
+        self.assertEqual([x for x in self.up.snapshot() if x.complete], [])
+
+    def test_slow_body_gets_408(self):
+        """A body that stops arriving for body_read_ms gets 408 request_timeout and the upstream never gets a
+        complete request."""
         with HttpConnection(self.port, timeout=5) as c:
-            c.send(raw)
-            r = c.read_response()
-            self.assertTrue(c.wait_closed(3))
-        self.assertEqual(r.status, 413, r)
-        self.assertEqual(r.json()["error"], "body_too_large")
-        time.sleep(0.2)  # let the upstream notice the cut
+            c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+            start = time.monotonic()
+            try:
+                r = c.read_response()
+            except ConnectionClosed:
+                self.fail("gateway closed the connection without answering (expected 408 request_timeout)")
+            finally:
+                elapsed = time.monotonic() - start
+                wait_until(lambda: all(x.finished for x in self.up.snapshot()), 3, message="upstream to see the cut")
+        self.assertEqual(r.status, 408, r)
+        self.assertEqual(r.json()["error"], "request_timeout")
+        self.assertLess(elapsed, BODY_READ_MS / 1000 + 1.5)
         self.assertEqual([x for x in self.up.snapshot() if x.complete], [])
 
     def test_valid_request_still_served(self):

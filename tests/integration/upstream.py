@@ -37,6 +37,7 @@ class RecordedRequest:
         self.body_len = 0
         self.body_sha256 = None
         self.complete = False  # the whole body arrived
+        self.finished = False  # body reading is over (complete or cut)
 
     def header(self, name, default=None):
         for n, v in self.headers:
@@ -125,13 +126,13 @@ class _EchoHandler(BaseHTTPRequestHandler):
         try:
             digest = self._read_body(rec)
         except (OSError, ValueError):
-            self.close_connection = True
-            return
-        rec.body_sha256 = digest.hexdigest()
+            digest = None
+        rec.body_sha256 = digest.hexdigest() if digest else None
+        rec.finished = True
+        owner._completed(rec)
         if not rec.complete:
             self.close_connection = True
             return
-        owner._completed(rec)
         q = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
         if "delay_ms" in q:
             owner.stop_event.wait(int(q["delay_ms"]) / 1000.0)
