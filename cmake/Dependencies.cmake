@@ -13,6 +13,12 @@ if(NOT TARGET obsgw_asio)
     target_include_directories(obsgw_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
   endif()
   # Asio's implementation is compiled once, in lib/asio_impl.cpp, not in every translation unit.
-  target_compile_definitions(obsgw_asio INTERFACE ASIO_SEPARATE_COMPILATION ASIO_NO_DEPRECATED)
+  # Asio 1.22 decides whether to use aligned_alloc from a libstdc++ macro that is only defined once some standard
+  # header was included, so two translation units can disagree and free with the wrong function (ASan's
+  # alloc-dealloc-mismatch). Disabling it makes every unit use operator new/delete.
+  target_compile_definitions(obsgw_asio INTERFACE ASIO_SEPARATE_COMPILATION ASIO_NO_DEPRECATED
+                             ASIO_DISABLE_STD_ALIGNED_ALLOC
+                             # A request nests several coroutine frames; recycle more of them per thread.
+                             ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=8)
   target_link_libraries(obsgw_asio INTERFACE Threads::Threads OpenSSL::SSL OpenSSL::Crypto)
 endif()

@@ -24,6 +24,7 @@ struct ConnectionInfo {
   std::uint16_t peer_port = 0;
   std::uint16_t local_port = 0;
   bool tls = false;
+  std::string peer_ip;  ///< peer_address as text (IPv4-mapped IPv6 shown as IPv4)
 };
 
 /// One request/response exchange.

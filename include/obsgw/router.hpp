@@ -63,6 +63,8 @@ class Router {
   Match match(std::string_view host, std::string_view path, std::string_view method) const;
 
   const std::vector<Route>& routes() const noexcept { return routes_; }
+  /// False when every route matches any host (then match() ignores `host`).
+  bool uses_hosts() const noexcept { return !exact_hosts_.empty() || !wildcard_hosts_.empty(); }
 
  private:
   struct HostGroup {

@@ -44,6 +44,7 @@ struct UpstreamConnection {
   std::size_t begin = 0, end = 0;
   clock::time_point idle_since;
   std::uint64_t exchanges = 0;
+  std::string head;  // the serialized request head; its capacity is reused across requests
 };
 
 // Connections of one upstream owned by one io thread: no locks.
@@ -129,7 +130,7 @@ class HttpForwarder final : public Forwarder {
   std::unique_ptr<UpstreamConnection> take_idle() const;
   void give_back(std::unique_ptr<UpstreamConnection> c) const;
   asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(clock::time_point deadline, std::error_code& ec) const;
-  std::string build_head(const Exchange& ex, bool chunked, std::uint64_t length) const;
+  void build_head(const Exchange& ex, bool chunked, std::uint64_t length, std::string& h) const;
   asio::awaitable<void> read_response_head(UpstreamConnection& c, const Exchange& ex, clock::time_point deadline,
                                            ResponseHead& head, std::error_code& ec) const;
   asio::awaitable<bool> read_more(UpstreamConnection& c, clock::time_point deadline, std::error_code& ec) const;
@@ -217,29 +218,25 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> HttpForwarder::connect(cloc
   co_return conn;
 }
 
-std::string HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t length) const {
+void HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t length, std::string& h) const {
   const RequestHead& req = ex.request();
-  std::string h;
-  h.reserve(512 + req.path.size() + req.query.size());
+  h.clear();
   h.append(req.method).push_back(' ');
   h.append(url_.base_path).append(req.path);
   if (!req.query.empty()) h.append(1, '?').append(req.query);
   h.append(" HTTP/1.1\r\nHost: ");
   h.append(options_.preserve_host && !req.authority.empty() ? req.authority : url_.authority);
   h.append("\r\n");
-  std::string_view prior_xff;
+  // The client's own X-Forwarded-* headers are replaced, never passed on: until trusted proxies are configured
+  // (a later milestone), the gateway is the edge and whatever a client claims there is spoofable.
   for (const auto& f : req.headers) {
     if (iequals(f.name, "host") || iequals(f.name, "content-length") || iequals(f.name, "transfer-encoding") ||
-        iequals(f.name, "connection") || iequals(f.name, "x-forwarded-proto") || iequals(f.name, "x-forwarded-host"))
+        iequals(f.name, "connection") || iequals(f.name, "x-forwarded-for") || iequals(f.name, "x-forwarded-proto") ||
+        iequals(f.name, "x-forwarded-host") || iequals(f.name, "forwarded"))
       continue;
-    if (iequals(f.name, "x-forwarded-for")) {
-      prior_xff = f.value;
-      continue;
-    }
     h.append(f.name).append(": ").append(f.value).append("\r\n");
   }
   h.append("X-Forwarded-For: ");
-  if (!prior_xff.empty()) h.append(prior_xff).append(", ");
   h.append(ex.client_ip()).append("\r\nX-Forwarded-Proto: ").append(ex.connection().tls ? "https" : "http");
   if (!req.authority.empty()) h.append("\r\nX-Forwarded-Host: ").append(req.authority);
   h.append("\r\n");
@@ -248,7 +245,6 @@ std::string HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uin
   else if (length > 0 || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
     fmt::format_to(std::back_inserter(h), "Content-Length: {}\r\n", length);
   h.append("\r\n");
-  return h;
 }
 
 asio::awaitable<bool> HttpForwarder::read_more(UpstreamConnection& c, clock::time_point deadline,
@@ -337,7 +333,6 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
   const bool replayable = buffered != nullptr || req.framing == BodyFraming::none;
   const bool chunked = !buffered && req.framing == BodyFraming::chunked;
   const std::uint64_t length = buffered ? buffered->size() : req.content_length;
-  const std::string head_text = build_head(ex, chunked, has_body ? length : 0);
 
   std::error_code ec;
   for (unsigned attempt = 0;; ++attempt) {
@@ -353,6 +348,8 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
     }
     ++ex.outcome.upstream_tries;
     UpstreamConnection& c = *conn;
+    build_head(ex, chunked, has_body ? length : 0, c.head);
+    const std::string& head_text = c.head;
 
     // ---- send the request ----
     bool body_sent = !has_body;

@@ -56,13 +56,20 @@ void RouteCounters::record(int status, std::chrono::microseconds duration, std::
 }
 
 void LabelledCounters::add(const std::string& key, std::uint64_t n) {
-  std::lock_guard lock(mutex_);
-  values_[key] += n;
+  auto& shard = shards_[shard_index()];
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.values.find(key);
+  if (it == shard.values.end()) shard.values.emplace(key, n);
+  else it->second += n;
 }
 
 std::map<std::string, std::uint64_t> LabelledCounters::snapshot() const {
-  std::lock_guard lock(mutex_);
-  return values_;
+  std::map<std::string, std::uint64_t> merged;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (const auto& [k, v] : shard.values) merged[k] += v;
+  }
+  return merged;
 }
 
 Metrics& Metrics::instance() {

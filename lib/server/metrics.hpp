@@ -47,16 +47,19 @@ struct RouteCounters {
   std::array<Shard, kShards> shards;
 };
 
-// Counters keyed by a label set (rejection reason, upstream error kind): off the happy path, so a map
-// behind a mutex is fine.
+// Counters keyed by a label (rejection reason, upstream error kind). A flood of rejections must not make io
+// threads contend, so each thread has its own map and mutex (taken by the scraper only when it reads).
 class LabelledCounters {
  public:
   void add(const std::string& key, std::uint64_t n = 1);
   std::map<std::string, std::uint64_t> snapshot() const;
 
  private:
-  mutable std::mutex mutex_;
-  std::map<std::string, std::uint64_t> values_;
+  struct alignas(64) Shard {
+    mutable std::mutex mutex;
+    std::map<std::string, std::uint64_t, std::less<>> values;
+  };
+  std::array<Shard, kShards> shards_;
 };
 
 class Metrics {

@@ -26,7 +26,8 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
   req.headers.set("X-Request-Id", ex.request_id());
 
   std::error_code ec;
-  auto match = gw->router().match(req.host(), req.path, req.method);
+  const Router& router = gw->router();
+  auto match = router.match(router.uses_hosts() ? req.host() : std::string(), req.path, req.method);
   if (!match.route) {
     if (!match.allow.empty()) {
       Metrics::instance().rejections.add("method_not_allowed");

@@ -71,7 +71,9 @@ std::shared_ptr<asio::ssl::context> make_server_tls(const ListenerOptions& l) {
 
 struct Server::Impl {
   struct Worker {
-    explicit Worker(unsigned i) : index(i), io(1), guard(asio::make_work_guard(io)) {}
+    // Each socket is only ever touched by the io thread that owns it (other threads post to it), so the reactor's
+    // per-descriptor locking is not needed; the scheduler keeps its lock for those posts.
+    explicit Worker(unsigned i) : index(i), io(ASIO_CONCURRENCY_HINT_UNSAFE_IO), guard(asio::make_work_guard(io)) {}
     unsigned index;
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> guard;
@@ -140,6 +142,9 @@ struct Server::Impl {
     info.peer_port = peer.port();
     info.local_port = local.port();
     info.tls = tls_ctx != nullptr;
+    auto addr = info.peer_address;
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    info.peer_ip = addr.to_string();
     socket.set_option(tcp::no_delay(true), ec);
     Transport t = tls_ctx ? Transport(std::move(socket), *tls_ctx) : Transport(std::move(socket));
     detail::ClientConnection conn(std::move(t), info, options, handler);
