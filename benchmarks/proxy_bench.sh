@@ -11,9 +11,10 @@
 # Layout: the DUT runs alone on CPU DUT_CPU (0) under taskset; wrk and the backend share CPU LOAD_CPU (1).
 # Reported per column: req/s, p50 and p99 latency (wrk --latency), the DUT's CPU time per request
 # (utime+stime of its process tree from /proc/PID/stat, before/after, divided by the requests), the DUT
-# core's busy share, and the ratios gatewayd/nginx. Columns run interleaved (rep 1 of every column, then
-# rep 2, ...) and the medians of the reps are reported. The goal printed as PASS/MISS, per method:
-# gatewayd req/s >= 1.0 x nginx and gatewayd p99 <= 1.2 x nginx.
+# core's busy share, the CPU other processes took meanwhile (noise indicator), and the ratios
+# gatewayd/nginx. Columns run interleaved (rep 1 of every column, then rep 2, ...) and the medians of
+# the reps are reported. The goal, printed as PASS/MISS per method: gatewayd req/s >= 1.0 x nginx and
+# gatewayd p99 <= 1.2 x nginx.
 #
 # The load is closed-loop (CONNS connections kept busy), so the latencies are those at saturation.
 #
@@ -28,7 +29,7 @@
 #   CONNS         wrk -c, default 50                  WRK_THREADS  wrk -t, default 2
 #   BODY_BYTES    POST body size, default 10240       ACCESS_LOG  1: gatewayd writes its access log
 #   DUT_CPU       CPU of the server under test, 0     LOAD_CPU    CPU of wrk and the backend, 1
-#   BASE_PORT     first of 4 loopback ports, 19180    RESULTS_DIR default $REPO/benchmarks/results
+#   BASE_PORT     first of 6 loopback ports, 19180    RESULTS_DIR default $REPO/benchmarks/results
 #   UNPINNED      1: add two columns without taskset for gatewayd and wrk (the backend stays on LOAD_CPU):
 #                 "gatewayd-unpinned" (1 io thread) and "gatewayd-2t" (2 io threads). Default 0.
 #
@@ -318,6 +319,33 @@ cpu_ticks() {
   echo "$total"
 }
 
+# snapshot_other_cpu FILE: "pid ticks" (utime+stime) of every process outside this script's process tree,
+# kernel threads left out. Two snapshots give the CPU that other users of the machine took during a
+# measurement: the noise indicator of the report. It is a lower bound: a process that ends between the
+# snapshots is not counted (a reaped child's time would land in its parent's cutime all at once, with the
+# part spent before the measurement, so cutime is left out too).
+snapshot_other_cpu() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v self=$$ '
+    {
+      pid = $1; rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
+      parent[pid] = f[2]; ticks[pid] = f[12] + f[13]
+    }
+    END {
+      for (p in parent) {
+        q = p; ours = 0
+        for (depth = 0; depth < 64 && q > 2; depth++) { if (q == self) { ours = 1; break }; q = parent[q] }
+        if (!ours && q != 2 && p != 2) print p, ticks[p]
+      }
+    }' >"$1"
+}
+
+# other_cpu_pct BEFORE AFTER DURATION_US: CPU used by other processes, in % of one core.
+other_cpu_pct() {
+  awk -v hz="$CLK_TCK" -v d="$3" 'NR == FNR { before[$1] = $2; next }
+    { delta = $2 - (($1 in before) ? before[$1] : 0); if (delta > 0) sum += delta }  # new processes count whole
+    END { printf "%.0f", (d > 0 ? 100 * sum / hz * 1e6 / d : 0) }' "$1" "$2"
+}
+
 # run_wrk COLUMN METHOD DURATION: prints "requests duration_us p50_us p99_us non2xx socket_errors"
 run_wrk() {
   local column=$1 method=$2 duration=$3 url="http://127.0.0.1:${COLUMN_PORT[$1]}" out
@@ -343,20 +371,24 @@ check_answers() {
 # measure REP COLUMN METHOD: one wrk run, the DUT's CPU time around it; appends a row to $RAW.
 measure() {
   local rep=$1 column=$2 method=$3 pid ticks_before ticks_after result
-  local requests duration_us p50 p99 non2xx sock_err
+  local requests duration_us p50 p99 non2xx sock_err other
   pid=${SERVER_PID[${COLUMN_DUT[$column]}]}
+  snapshot_other_cpu "$WORK/other.before"
   ticks_before=$(cpu_ticks "$pid")
   result=$(run_wrk "$column" "$method" "$DURATION")
   ticks_after=$(cpu_ticks "$pid")
+  snapshot_other_cpu "$WORK/other.after"
   read -r requests duration_us p50 p99 non2xx sock_err <<<"$result"
+  other=$(other_cpu_pct "$WORK/other.before" "$WORK/other.after" "$duration_us")
   awk -v rep="$rep" -v col="$column" -v m="$method" -v n="$requests" -v d="$duration_us" -v p50="$p50" \
-    -v p99="$p99" -v bad="$((non2xx + sock_err))" -v t="$((ticks_after - ticks_before))" -v hz="$CLK_TCK" '
+    -v p99="$p99" -v bad="$((non2xx + sock_err))" -v t="$((ticks_after - ticks_before))" -v hz="$CLK_TCK" \
+    -v other="$other" '
     BEGIN {
       cpu_s = t / hz
-      printf "%s\t%s\t%s\t%.1f\t%d\t%d\t%.2f\t%.1f\t%d\t%d\n", rep, col, m, n * 1e6 / d, p50, p99,
-        (n > 0 ? cpu_s * 1e6 / n : 0), 100 * cpu_s * 1e6 / d, bad, n
+      printf "%s\t%s\t%s\t%.1f\t%d\t%d\t%.2f\t%.1f\t%d\t%d\t%d\n", rep, col, m, n * 1e6 / d, p50, p99,
+        (n > 0 ? cpu_s * 1e6 / n : 0), 100 * cpu_s * 1e6 / d, bad, n, other
     }' >>"$RAW"
-  log "rep $rep $column $method: $(tail -1 "$RAW" | cut -f4- | awk -F'\t' '{printf "%.0f req/s p50=%dus p99=%dus cpu=%.2fus/req dut=%.0f%% bad=%d", $1, $2, $3, $4, $5, $6}')"
+  log "rep $rep $column $method: $(tail -1 "$RAW" | cut -f4- | awk -F'\t' '{printf "%.0f req/s p50=%dus p99=%dus cpu=%.2fus/req dut=%.0f%% bad=%d other=%d%%", $1, $2, $3, $4, $5, $6, $8}')"
 }
 
 warm_up_and_check() {
@@ -373,7 +405,7 @@ warm_up_and_check() {
 
 run_all_reps() {
   local rep method column
-  printf 'rep\tcolumn\tmethod\trps\tp50_us\tp99_us\tcpu_us_per_req\tdut_cpu_pct\tbad\trequests\n' >"$RAW"
+  printf 'rep\tcolumn\tmethod\trps\tp50_us\tp99_us\tcpu_us_per_req\tdut_cpu_pct\tbad\trequests\tother_cpu_pct\n' >"$RAW"
   for rep in $(seq 1 "$REPS"); do
     for method in GET POST; do
       for column in "${COLUMNS[@]}"; do measure "$rep" "$column" "$method"; done
@@ -384,7 +416,8 @@ run_all_reps() {
 # ---------------------------------------------------------------------------------------------------
 # Report
 
-# medians METHOD: "column rps p50 p99 cpu dut_pct bad_total" per column, medians over reps.
+# medians METHOD: "column rps p50 p99 cpu dut_pct bad_total other_max" per column: medians over the reps,
+# except bad (summed) and other (the largest, to flag a disturbed column).
 medians() {
   local method=$1 column
   for column in "${COLUMNS[@]}"; do
@@ -393,9 +426,11 @@ medians() {
         for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
       }
-      NR > 1 && $2 == c && $3 == m { n++; r[n] = $4; p5[n] = $5; p9[n] = $6; cu[n] = $7; du[n] = $8; bad += $9 }
-      END { if (n) printf "%s %.0f %.0f %.0f %.2f %.0f %d\n", c, median(r, n), median(p5, n), median(p9, n),
-              median(cu, n), median(du, n), bad }' "$RAW"
+      NR > 1 && $2 == c && $3 == m {
+        n++; r[n] = $4; p5[n] = $5; p9[n] = $6; cu[n] = $7; du[n] = $8; bad += $9; if ($11 > other) other = $11
+      }
+      END { if (n) printf "%s %.0f %.0f %.0f %.2f %.0f %d %d\n", c, median(r, n), median(p5, n), median(p9, n),
+              median(cu, n), median(du, n), bad, other }' "$RAW"
   done
 }
 
@@ -416,7 +451,7 @@ machine_info() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 
 write_report() {
-  local method column rps p50 p99 cpu dut bad verdict r_rps r_p99 r_cpu all_pass=1
+  local method column rps p50 p99 cpu dut bad other verdict r_rps r_p99 r_cpu all_pass=1
   local -A gw=() ng=()
   {
     echo "# gatewayd vs nginx: reverse-proxy benchmark"
@@ -426,11 +461,11 @@ write_report() {
       echo
       echo "## $method"
       echo
-      echo "| column | req/s | p50 ms | p99 ms | DUT CPU µs/req | DUT CPU % | non-2xx + errors |"
-      echo "|---|---:|---:|---:|---:|---:|---:|"
-      while read -r column rps p50 p99 cpu dut bad; do
-        awk -v c="$column" -v r="$rps" -v p5="$p50" -v p9="$p99" -v cu="$cpu" -v d="$dut" -v b="$bad" \
-          'BEGIN { printf "| %s | %d | %.3f | %.3f | %.2f | %d | %d |\n", c, r, p5 / 1000, p9 / 1000, cu, d, b }'
+      echo "| column | req/s | p50 ms | p99 ms | DUT CPU µs/req | DUT CPU % | non-2xx + errors | other CPU % (max) |"
+      echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+      while read -r column rps p50 p99 cpu dut bad other; do
+        awk -v c="$column" -v r="$rps" -v p5="$p50" -v p9="$p99" -v cu="$cpu" -v d="$dut" -v b="$bad" -v o="$other" \
+          'BEGIN { printf "| %s | %d | %.3f | %.3f | %.2f | %d | %d | %d |\n", c, r, p5 / 1000, p9 / 1000, cu, d, b, o }'
         case $column in
           gatewayd) gw=([rps]=$rps [p99]=$p99 [cpu]=$cpu) ;;
           nginx) ng=([rps]=$rps [p99]=$p99 [cpu]=$cpu) ;;
@@ -451,13 +486,16 @@ write_report() {
     echo
     echo "DUT CPU µs/req: utime+stime of the server under test (nginx: master and worker) over the run," \
       "divided by the requests; it leaves out softirq time the kernel charges to no process." \
-      "DUT CPU % near 100 means the DUT core was the bottleneck. In \`direct\` the DUT is a second backend."
+      "DUT CPU % near 100 means the DUT core was the bottleneck. In \`direct\` the DUT is a second backend." \
+      "Other CPU %: CPU taken by processes outside this benchmark during the measurement, in % of one core" \
+      "(the largest over the reps; a lower bound: short-lived processes are missed); above ~10 the column" \
+      "was disturbed by other work on the machine. Hypervisor steal time is not visible here."
     echo
     echo "<details><summary>Every measurement</summary>"
     echo
-    echo "| rep | column | method | req/s | p50 µs | p99 µs | CPU µs/req | DUT CPU % | bad | requests |"
-    echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"
-    tail -n +2 "$RAW" | awk -F'\t' '{ printf "| %s |\n", $1 " | " $2 " | " $3 " | " sprintf("%.0f", $4) " | " $5 " | " $6 " | " $7 " | " $8 " | " $9 " | " $10 }'
+    echo "| rep | column | method | req/s | p50 µs | p99 µs | CPU µs/req | DUT CPU % | bad | requests | other CPU % |"
+    echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    tail -n +2 "$RAW" | awk -F'\t' '{ $4 = sprintf("%.0f", $4); $1 = $1; print "| " $0 " |" }' OFS=' | '
     echo
     echo "</details>"
   } >"$REPORT"
