@@ -152,6 +152,7 @@ class Gateway:
     """One gatewayd process. Use Gateway.start(...) and stop() (tests register stop with addCleanup)."""
 
     def __init__(self, config, args=(), env=None, config_text=None, with_config_flag=True):
+        """env values may contain "{config}", replaced by the config file's path."""
         self.tmpdir = tempfile.mkdtemp(prefix="obsgw-it-")
         self.config_path = os.path.join(self.tmpdir, "gatewayd.json")
         if config_text is not None:
@@ -167,7 +168,7 @@ class Gateway:
         full_env = dict(os.environ)
         for k in [k for k in full_env if k.startswith("OBSGW_")]:
             del full_env[k]  # tests set the variables they mean; none leak in from the caller
-        full_env.update(env or {})
+        full_env.update({k: v.replace("{config}", self.config_path) for k, v in (env or {}).items()})
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
         self.pid = self.proc.pid
         self._readers = [
@@ -319,6 +320,12 @@ def metric_value(text, series):
     return 0.0
 
 
+def run_gatewayd(args, timeout=10.0):
+    """Runs gatewayd to completion (for --check and the like) without inherited OBSGW_* variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSGW_")}
+    return subprocess.run([GATEWAYD, *args], capture_output=True, timeout=timeout, env=env)
+
+
 def run_check(config=None, text=None, args=(), timeout=10.0):
     """Runs `gatewayd --check` on a config; returns (exit code, stdout, stderr, config path)."""
     tmpdir = tempfile.mkdtemp(prefix="obsgw-check-")
@@ -328,9 +335,7 @@ def run_check(config=None, text=None, args=(), timeout=10.0):
             text = json.dumps(config)
         with open(path, "w") as f:
             f.write(text)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OBSGW_")}
-        p = subprocess.run([GATEWAYD, "--config", path, "--check", *args], capture_output=True, timeout=timeout,
-                           env=env)
+        p = run_gatewayd(["--config", path, "--check", *args], timeout)
         return p.returncode, p.stdout.decode(), p.stderr.decode(), path
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -371,9 +376,6 @@ class Response:
     def header_all(self, name):
         return [v for n, v in self.headers if n.lower() == name.lower()]
 
-    def has_header(self, name):
-        return any(n.lower() == name.lower() for n, _ in self.headers)
-
     def json(self):
         return json.loads(self.body)
 
@@ -399,8 +401,7 @@ class HttpConnection:
         else:
             sock.settimeout(timeout)
         self.sock = sock
-        self.buf = bytearray()
-        self.received_any = False  # any response byte on this connection so far
+        self.buf = bytearray()  # received, not yet consumed
         self.responses = 0
 
     def __enter__(self):
@@ -415,9 +416,6 @@ class HttpConnection:
         except OSError:
             pass
 
-    def settimeout(self, t):
-        self.sock.settimeout(t)
-
     def send(self, data):
         self.sock.sendall(data)
 
@@ -429,14 +427,14 @@ class HttpConnection:
 
     # --- reading ---
 
-    def _fill(self):
+    def fill(self):
+        """Reads what has arrived (blocking up to the timeout) into buf; False when the peer closed or reset."""
         try:
             data = self.sock.recv(256 * 1024)
         except (ConnectionResetError, ConnectionAbortedError):
             data = None
         if data:
             self.buf += data
-            self.received_any = True
             return True
         return False
 
@@ -449,14 +447,14 @@ class HttpConnection:
                 return out
             if len(self.buf) > limit:
                 raise IncompleteResponse("response head too large", bytes(self.buf))
-            if not self._fill():
+            if not self.fill():
                 if not self.buf and not started:
                     raise ConnectionClosed("closed before any response byte")
                 raise IncompleteResponse("closed in the middle of a response", bytes(self.buf))
 
     def _read_exact(self, n, sink):
         while n > 0:
-            if not self.buf and not self._fill():
+            if not self.buf and not self.fill():
                 raise IncompleteResponse(f"closed with {n} body bytes missing")
             take = min(n, len(self.buf))
             sink(bytes(self.buf[:take]))
@@ -483,7 +481,12 @@ class HttpConnection:
         is passed to sink(bytes) piece by piece instead of being kept."""
         interim = []
         while True:
-            version, status, reason, headers = self.read_head()
+            try:
+                version, status, reason, headers = self.read_head()
+            except ConnectionClosed:
+                if interim:
+                    raise IncompleteResponse("closed after an interim response")
+                raise
             if 100 <= status < 200 and status != 101:
                 interim.append((status, headers))
                 continue
@@ -507,7 +510,7 @@ class HttpConnection:
                 if self.buf:
                     out(bytes(self.buf))
                     self.buf.clear()
-                if not self._fill():
+                if not self.fill():
                     break
         resp.body = b"".join(parts)
         self.responses += 1
@@ -536,7 +539,7 @@ class HttpConnection:
                     return False
                 self.sock.settimeout(left)
                 try:
-                    if not self._fill():
+                    if not self.fill():
                         return True
                 except socket.timeout:
                     return False
@@ -560,14 +563,6 @@ def request(port, method="GET", target="/", headers=None, body=None, host=LOCALH
     with HttpConnection(port, host=host, timeout=timeout) as c:
         c.request(method, target, headers, body, **kw)
         return c.read_response(method)
-
-
-def raw_exchange(port, data, timeout=5.0):
-    """Sends raw bytes on a fresh connection and reads one response; returns (response, closed_after)."""
-    with HttpConnection(port, timeout=timeout) as c:
-        c.send(data)
-        resp = c.read_response()
-        return resp, c.wait_closed(timeout)
 
 
 def chunk_encode(pieces, extension=b""):

@@ -57,6 +57,21 @@ class ForwardingTest(unittest.TestCase):
         self.assertEqual(self.up.snapshot()[0].header_all("Host"), [f"127.0.0.1:{self.up.port}"])
         self.assertEqual(r.header("X-Route"), "echo")
 
+    def test_percent_encoding_and_query_are_preserved(self):
+        """Percent-encoded bytes in the path and the raw query reach the upstream as the client wrote them."""
+        target = "/echo/a%20b/%2F%41?x=%2F&y=1+2&z"
+        r = self.get(target)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["target"], target)
+
+    def test_absolute_form_target_routes_by_its_authority(self):
+        """An absolute-form target's authority wins over the Host header for routing and X-Forwarded-Host."""
+        r = self.get("http://special.test/api/exact?q=1", host="other.example")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("X-Route"), "host")
+        self.assertEqual(r.json()["target"], "/api/exact?q=1")
+        self.assertEqual(self.up.snapshot()[0].header("X-Forwarded-Host"), "special.test")
+
     def test_preserve_host_sends_client_host(self):
         """With preserve_host the upstream gets the client's Host header instead of its own authority."""
         r = self.get("/ph/x", host="client.example:8080")
@@ -84,15 +99,17 @@ class ForwardingTest(unittest.TestCase):
     # --- headers ---
 
     def test_forwarded_headers(self):
-        """X-Forwarded-For is appended to, X-Forwarded-Proto/Host are set by the gateway (client values dropped)."""
+        """X-Forwarded-For/-Proto/-Host are set by the gateway from the connection; a client's own X-Forwarded-*
+        and Forwarded headers are dropped, not trusted (docs/configuration.md: the gateway is the edge)."""
         r = self.get("/echo/fwd", host="front.example:8443", headers=[
             ("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-Proto", "https"),
-            ("X-Forwarded-Host", "evil.example")])
+            ("X-Forwarded-Host", "evil.example"), ("Forwarded", "for=203.0.113.9;proto=https")])
         self.assertEqual(r.status, 200, r)
         rec = self.up.snapshot()[0]
-        self.assertEqual(rec.header_all("X-Forwarded-For"), ["203.0.113.9, 127.0.0.1"])
+        self.assertEqual(rec.header_all("X-Forwarded-For"), ["127.0.0.1"])
         self.assertEqual(rec.header_all("X-Forwarded-Proto"), ["http"])
         self.assertEqual(rec.header_all("X-Forwarded-Host"), ["front.example:8443"])
+        self.assertEqual(rec.header_all("Forwarded"), [])
 
     def test_valid_request_id_is_kept(self):
         """A valid client X-Request-Id goes upstream unchanged and comes back on the response."""
@@ -114,6 +131,17 @@ class ForwardingTest(unittest.TestCase):
             self.assertEqual(self.up.snapshot()[0].header_all("X-Request-Id"), [rid])
             ids.append(rid)
         self.assertEqual(len(set(ids)), 3, ids)
+
+    def test_duplicate_request_ids_collapse_to_one(self):
+        """Two X-Request-Id headers from the client become exactly one upstream (the first, if valid)."""
+        r = self.get("/echo/rid2", headers=[("X-Request-Id", "first-id"), ("X-Request-Id", "second-id")])
+        self.assertEqual(self.up.snapshot()[0].header_all("X-Request-Id"), ["first-id"])
+        self.assertEqual(r.header_all("X-Request-Id"), ["first-id"])
+
+    def test_repeated_response_headers_are_kept(self):
+        """Repeated upstream response headers (Set-Cookie) all reach the client, in order."""
+        r = self.get("/echo/cookies?mode=cookies")
+        self.assertEqual(r.header_all("Set-Cookie"), ["a=1; Path=/", "b=2; Path=/"])
 
     def test_traceparent_passes_through(self):
         """W3C traceparent/tracestate reach the upstream unchanged."""
@@ -323,6 +351,34 @@ class ForwardingTest(unittest.TestCase):
             self.assertIsNone(r.header("Content-Length"))
             self.assertIsNone(r.header("Transfer-Encoding"))
             self.assertEqual(r.json()["path"], "/echo/cl10")
+            self.assertTrue(c.wait_closed(2))
+
+    def test_http10_client_gets_plain_body_from_chunked_upstream(self):
+        """A chunked upstream response reaches an HTTP/1.0 client de-chunked, delimited by close."""
+        with HttpConnection(self.port) as c:
+            c.request("GET", "/echo/old?mode=chunked", version="HTTP/1.0")
+            r = c.read_response()
+            self.assertTrue(c.wait_closed(2))
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.header("Transfer-Encoding"))
+        self.assertEqual(r.json()["path"], "/echo/old")
+
+    def test_http10_keep_alive(self):
+        """An HTTP/1.0 client asking for keep-alive gets it (Connection: keep-alive) and can send a second request."""
+        with HttpConnection(self.port) as c:
+            for i in range(2):
+                c.request("GET", f"/echo/ka10/{i}", [("Connection", "keep-alive")], version="HTTP/1.0")
+                r = c.read_response()
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.header("Connection"), "keep-alive")
+                self.assertEqual(r.json()["path"], f"/echo/ka10/{i}")
+
+    def test_connection_close_is_honoured(self):
+        """A request with Connection: close gets Connection: close and the gateway closes the connection."""
+        with HttpConnection(self.port) as c:
+            c.request("GET", "/echo/bye", [("Connection", "close")])
+            r = c.read_response()
+            self.assertEqual(r.header("Connection"), "close")
             self.assertTrue(c.wait_closed(2))
 
     def test_access_log_line(self):

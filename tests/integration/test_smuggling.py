@@ -12,6 +12,7 @@ from upstream import EchoUpstream
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 LIMITS = {"max_request_line_bytes": 1024, "max_header_bytes": 4096, "max_header_count": 20,
           "max_body_bytes": 1024}
+ALLOWED = ["GET", "HEAD", "POST", "PUT"]  # PATCH is answered 405 by the gateway without reading the body
 HEADER_MS = 500
 BODY_READ_MS = 500
 IDLE_MS = 600
@@ -22,7 +23,7 @@ class SmugglingTest(unittest.TestCase):
     def setUpClass(cls):
         cls.up = EchoUpstream()
         cls.addClassCleanup(cls.up.stop)
-        cfg = make_config({"echo": upstream_entry(cls.up.url)}, [route("all", "echo", path_prefix="/")],
+        cfg = make_config({"echo": upstream_entry(cls.up.url)}, [route("all", "echo", path_prefix="/", methods=ALLOWED)],
                           server={"limits": LIMITS, "timeouts": {"header_ms": HEADER_MS, "body_read_ms": BODY_READ_MS,
                                                                "idle_ms": IDLE_MS}})
         cls.gw = Gateway.start(cfg)
@@ -174,9 +175,15 @@ class SmugglingTest(unittest.TestCase):
 
     def test_garbage_version(self):
         """A version that is not HTTP/d.d is 400 bad_version."""
-        for version in (b"HTTP/1.1x", b"HTTX/1.1", b"http/1.1", b"HTTP/11", b"HTTP/1.1 extra"):
+        for version in (b"HTTP/1.1x", b"HTTX/1.1", b"http/1.1", b"HTTP/11", b"HTTP/1.a"):
             with self.subTest(version=version):
                 self.assert_rejected(b"GET / " + version + b"\r\nHost: x\r\n\r\n", 400, "bad_version")
+
+    def test_malformed_request_line(self):
+        """A request line without exactly three space-separated parts is 400 bad_request_line."""
+        for line in (b"GET  / HTTP/1.1", b"GET / HTTP/1.1 extra", b"GET /", b" GET / HTTP/1.1", b"GET"):
+            with self.subTest(line=line):
+                self.assert_rejected(line + b"\r\nHost: x\r\n\r\n", 400, "bad_request_line")
 
     def test_missing_or_repeated_host(self):
         """HTTP/1.1 without Host, with two Host headers, or with an invalid Host is 400 bad_host."""
@@ -190,6 +197,42 @@ class SmugglingTest(unittest.TestCase):
         """An Expect other than 100-continue is 417."""
         raw = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 5\r\n\r\nhello"
         self.assert_rejected(raw, 417, "expectation_failed")
+
+    # --- bodies the gateway does not read ---
+
+    def test_skipped_body_is_not_parsed_as_a_request(self):
+        """The small body of a request answered without forwarding (405) is skipped, never parsed as the next
+        request; a real request after it is served (or the connection closes)."""
+        raw = (b"PATCH / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED +
+               b"GET /legit HTTP/1.1\r\nHost: x\r\n\r\n")
+        with HttpConnection(self.port, timeout=5) as c:
+            c.send(raw)
+            r = c.read_response()
+            self.assertEqual(r.status, 405, r)
+            try:
+                second = c.read_response()
+            except ConnectionClosed:
+                second = None
+        if second is not None:
+            self.assertEqual(second.json()["path"], "/legit")
+        self.assertNotIn("/smuggled", [x.path for x in self.up.snapshot()])
+
+    def test_expect_continue_on_rejected_request(self):
+        """A request with Expect: 100-continue that is rejected gets no 100, only the final response and a close;
+        a body sent anyway is not parsed as a request."""
+        with HttpConnection(self.port, timeout=5) as c:
+            c.send(b"PATCH / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+                   % len(SMUGGLED))
+            r = c.read_response()
+            self.assertEqual(r.interim, [])
+            self.assertEqual((r.status, r.header("Connection")), (405, "close"))
+            try:
+                c.send(SMUGGLED)
+            except OSError:
+                pass
+            self.assertTrue(c.wait_closed(3))
+            self.assertEqual(bytes(c.buf), b"")
+        self.assertEqual(self.up.hits, 0)
 
     # --- limits ---
 
@@ -311,6 +354,31 @@ class SmugglingTest(unittest.TestCase):
             elapsed = time.monotonic() - start
             self.assertEqual(bytes(c.buf), b"")
         self.assertGreaterEqual(elapsed, IDLE_MS / 1000 * 0.8)
+
+
+
+class LargeUnreadBodyTest(unittest.TestCase):
+    """Default body limit (100 MB), so that a body too large to skip (over 64 KiB) can be sent."""
+
+    def setUp(self):
+        self.up = EchoUpstream()
+        self.addCleanup(self.up.stop)
+        self.gw = Gateway.start(make_config({"echo": upstream_entry(self.up.url)},
+                                            [route("all", "echo", path_prefix="/", methods=ALLOWED)]))
+        self.addCleanup(self.gw.stop)
+
+    def test_large_unread_body_closes_the_connection(self):
+        """A large body the gateway will not read (405) ends the connection after the response: its bytes are never
+        taken as requests."""
+        body = (SMUGGLED * 4000)[:100000]
+        raw = b"PATCH / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        with HttpConnection(self.gw.port, timeout=5) as c:
+            c.send(raw)
+            r = c.read_response()
+            self.assertTrue(c.wait_closed(3))
+            self.assertEqual(bytes(c.buf), b"")
+        self.assertEqual((r.status, r.header("Connection")), (405, "close"))
+        self.assertEqual(self.up.hits, 0)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,31 @@ def stall_mid_body(conn, up):
         up.stop_event.wait(5)
 
 
+def extra_bytes_after_response(conn, up):
+    """To the very first request, sends a second, unrequested response right behind the answer; after that it
+    serves honestly."""
+    buf = bytearray()
+    while True:
+        head = read_request_head(conn, buf)
+        if head is None:
+            return
+        with up.lock:
+            inject = not up.received
+            up.received.append(head[1])
+        if inject:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected")
+        else:
+            respond(conn, b"real")
+
+
+def interim_then_final(conn, up):
+    if read_request_head(conn, bytearray()):
+        conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                     b"HTTP/1.1 100 Continue\r\n\r\n"
+                     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfinal")
+
+
 def close_when_idle(conn, up):
     """Keep-alive responses, but an idle connection is closed after 100 ms (like a short server keep-alive)."""
     buf = bytearray()
@@ -86,7 +111,8 @@ class UpstreamFailureTest(unittest.TestCase):
         for name, fn in [("closer", close_without_response), ("garbage", send_garbage),
                          ("truncate", truncate_body), ("truncchunk", truncate_chunked), ("stall", stall_mid_body),
                          ("idleclose", close_when_idle), ("race", drop_second_request),
-                         ("racepost", drop_second_request)]:
+                         ("racepost", drop_second_request), ("desync", extra_bytes_after_response),
+                         ("interim", interim_then_final)]:
             cls.raw[name] = RawUpstream(fn)
             cls.addClassCleanup(cls.raw[name].stop)
         cls.down_port = free_port()
@@ -174,6 +200,25 @@ class UpstreamFailureTest(unittest.TestCase):
         r = request(self.port, "GET", "/slow/x?status=503")
         self.assertEqual(r.status, 503)
         self.assertEqual(r.json()["path"], "/slow/x")
+
+    def test_unrequested_bytes_from_upstream_are_never_relayed(self):
+        """Bytes an upstream sends after a complete response (a second, unrequested response) are discarded with
+        that connection: the next request gets its own answer, not the injected one."""
+        with HttpConnection(self.port) as c:
+            c.request("GET", "/desync/1")
+            self.assertEqual(c.read_response().body, b"first")
+            c.request("GET", "/desync/2")
+            r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"real"))
+        self.assertEqual(self.raw["desync"].connections_total, 2)
+
+    def test_interim_responses_are_not_relayed(self):
+        """103 and 100 interim responses from the upstream are swallowed; the client gets the final 200."""
+        with HttpConnection(self.port) as c:
+            c.request("GET", "/interim/x")
+            r = c.read_response()
+        self.assertEqual(r.interim, [])
+        self.assertEqual((r.status, r.body), (200, b"final"))
 
     def test_stale_idle_pooled_connection_is_not_an_error(self):
         """A pooled connection the upstream closed while idle is not used: the next GET gets a fresh connection."""

@@ -8,6 +8,7 @@ connections apart). Query parameters steer the answer:
     mode=chunked      answer with Transfer-Encoding: chunked (several chunks)
     mode=close        answer without Content-Length, delimited by closing the connection
     mode=hop          answer with hop-by-hop headers (Connection: X-Resp-Hop, X-Resp-Hop, Keep-Alive, ...)
+    mode=cookies      answer with two Set-Cookie headers
     download=N        answer with N deterministic bytes (harness.pattern_chunks), streamed
     internal=1        add the header X-Upstream-Internal: secret
 
@@ -142,6 +143,8 @@ class _EchoHandler(BaseHTTPRequestHandler):
         if mode == "hop":
             extra += [("Connection", "X-Resp-Hop"), ("X-Resp-Hop", "1"), ("Keep-Alive", "timeout=5"),
                       ("Proxy-Authenticate", "Basic"), ("X-Resp-Kept", "1")]
+        elif mode == "cookies":
+            extra += [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")]
 
         if "download" in q:
             total = int(q["download"])
