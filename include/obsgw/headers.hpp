@@ -3,6 +3,8 @@
 /// An ordered list of HTTP header fields with case-insensitive lookup.
 
 #include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,16 +15,25 @@ namespace obsgw {
 /// ASCII case-insensitive comparison, as HTTP field names and tokens need.
 bool iequals(std::string_view a, std::string_view b) noexcept;
 
-/// One header field as it appears on the wire (value without surrounding whitespace).
+/// An owned header field (for headers configured or built by policies).
 struct HeaderField {
   std::string name;
   std::string value;
 };
 
+/// A header field inside a Headers list. The views stay valid until the list is changed.
+struct HeaderView {
+  std::string_view name;
+  std::string_view value;
+};
+
 /// Header fields in arrival order. Names compare case-insensitively; duplicates are kept.
+///
+/// All names and values live in one buffer that clear() keeps, so a Headers object reused for the next request
+/// on a connection costs no allocation.
 class Headers {
  public:
-  using const_iterator = std::vector<HeaderField>::const_iterator;
+  class const_iterator;
 
   /// Value of the first field named `name`, if any.
   std::optional<std::string_view> get(std::string_view name) const noexcept;
@@ -31,27 +42,75 @@ class Headers {
 
   /// Appends a field (keeps existing ones of the same name).
   void add(std::string_view name, std::string_view value);
-  /// Replaces every field of that name with one field.
+  /// Replaces every field of that name with one field (at the position of the first).
   void set(std::string_view name, std::string_view value);
   /// Removes every field of that name; returns how many were removed.
   std::size_t remove(std::string_view name);
-  /// Removes every field for which `pred(field)` is true.
+  /// Removes every field for which `pred(HeaderView)` is true.
   template <class Pred>
   std::size_t remove_if(Pred pred) {
-    std::size_t before = fields_.size();
-    std::erase_if(fields_, pred);
-    return before - fields_.size();
+    std::size_t before = entries_.size();
+    std::erase_if(entries_, [&](const Entry& e) { return pred(view(e)); });
+    return before - entries_.size();
   }
 
-  const_iterator begin() const noexcept { return fields_.begin(); }
-  const_iterator end() const noexcept { return fields_.end(); }
-  std::size_t size() const noexcept { return fields_.size(); }
-  bool empty() const noexcept { return fields_.empty(); }
-  void clear() noexcept { fields_.clear(); }
-  void reserve(std::size_t n) { fields_.reserve(n); }
+  const_iterator begin() const noexcept;
+  const_iterator end() const noexcept;
+  std::size_t size() const noexcept { return entries_.size(); }
+  bool empty() const noexcept { return entries_.empty(); }
+  /// Removes every field, keeping the memory for reuse.
+  void clear() noexcept {
+    entries_.clear();
+    arena_.clear();
+  }
+  void reserve(std::size_t fields, std::size_t bytes = 0) {
+    entries_.reserve(fields);
+    arena_.reserve(bytes);
+  }
 
  private:
-  std::vector<HeaderField> fields_;
+  struct Entry {
+    std::uint32_t name_offset, name_size, value_offset, value_size;
+  };
+  HeaderView view(const Entry& e) const noexcept {
+    return {std::string_view(arena_.data() + e.name_offset, e.name_size),
+            std::string_view(arena_.data() + e.value_offset, e.value_size)};
+  }
+  Entry store(std::string_view name, std::string_view value);
+
+  std::string arena_;
+  std::vector<Entry> entries_;
+
+ public:
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = HeaderView;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = HeaderView;
+    const_iterator() = default;
+    HeaderView operator*() const noexcept { return owner_->view(*it_); }
+    const_iterator& operator++() noexcept {
+      ++it_;
+      return *this;
+    }
+    const_iterator operator++(int) noexcept {
+      auto copy = *this;
+      ++it_;
+      return copy;
+    }
+    bool operator==(const const_iterator& o) const noexcept { return it_ == o.it_; }
+
+   private:
+    friend class Headers;
+    const_iterator(const Headers* owner, std::vector<Entry>::const_iterator it) : owner_(owner), it_(it) {}
+    const Headers* owner_ = nullptr;
+    std::vector<Entry>::const_iterator it_;
+  };
 };
+
+inline Headers::const_iterator Headers::begin() const noexcept { return const_iterator(this, entries_.begin()); }
+inline Headers::const_iterator Headers::end() const noexcept { return const_iterator(this, entries_.end()); }
 
 }  // namespace obsgw

@@ -35,6 +35,8 @@ struct RequestHead {
 
   /// Host part of `authority`, lower-cased, without port.
   std::string host() const;
+  /// Resets every field, keeping the memory of strings and headers for the next request.
+  void clear() noexcept;
   /// path + ('?' + query if any)
   std::string target() const;
 };
@@ -49,6 +51,9 @@ struct ResponseHead {
   BodyFraming framing = BodyFraming::none;
   std::uint64_t content_length = 0;
   bool keep_alive = true;
+
+  /// Resets every field, keeping the memory for the next response.
+  void clear() noexcept;
 };
 
 /// Standard reason phrase for a status code ("Unknown" when it has none).

@@ -14,34 +14,52 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 std::optional<std::string_view> Headers::get(std::string_view name) const noexcept {
-  for (const auto& f : fields_)
-    if (iequals(f.name, name)) return std::string_view(f.value);
+  for (const auto& e : entries_)
+    if (e.name_size == name.size() && iequals(view(e).name, name)) return view(e).value;
   return std::nullopt;
 }
 
 std::size_t Headers::count(std::string_view name) const noexcept {
   std::size_t n = 0;
-  for (const auto& f : fields_) n += iequals(f.name, name) ? 1 : 0;
+  for (const auto& e : entries_) n += (e.name_size == name.size() && iequals(view(e).name, name)) ? 1 : 0;
   return n;
 }
 
-void Headers::add(std::string_view name, std::string_view value) {
-  fields_.push_back(HeaderField{std::string(name), std::string(value)});
+Headers::Entry Headers::store(std::string_view name, std::string_view value) {
+  // The arguments may be views into our own buffer, which appending can move: copy those first.
+  const char* lo = arena_.data();
+  const char* hi = lo + arena_.size();
+  auto inside = [&](std::string_view v) { return !v.empty() && v.data() >= lo && v.data() < hi; };
+  if (inside(name) || inside(value)) {
+    std::string n(name), v(value);
+    return store(n, v);
+  }
+  Entry e{static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(name.size()), 0,
+          static_cast<std::uint32_t>(value.size())};
+  arena_.append(name);
+  e.value_offset = static_cast<std::uint32_t>(arena_.size());
+  arena_.append(value);
+  return e;
 }
 
+void Headers::add(std::string_view name, std::string_view value) { entries_.push_back(store(name, value)); }
+
 void Headers::set(std::string_view name, std::string_view value) {
-  auto match = [&](const HeaderField& f) { return iequals(f.name, name); };
-  auto first = std::find_if(fields_.begin(), fields_.end(), match);
-  if (first == fields_.end()) {
+  auto match = [&](const Entry& e) { return e.name_size == name.size() && iequals(view(e).name, name); };
+  auto first = std::find_if(entries_.begin(), entries_.end(), match);
+  if (first == entries_.end()) {
     add(name, value);
     return;
   }
-  first->value.assign(value);
-  fields_.erase(std::remove_if(std::next(first), fields_.end(), match), fields_.end());
+  std::size_t index = static_cast<std::size_t>(first - entries_.begin());
+  Entry replaced = store(name, value);
+  entries_[index] = replaced;
+  entries_.erase(std::remove_if(entries_.begin() + static_cast<std::ptrdiff_t>(index) + 1, entries_.end(), match),
+                 entries_.end());
 }
 
 std::size_t Headers::remove(std::string_view name) {
-  return remove_if([&](const HeaderField& f) { return iequals(f.name, name); });
+  return remove_if([&](const HeaderView& f) { return iequals(f.name, name); });
 }
 
 }  // namespace obsgw

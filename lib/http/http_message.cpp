@@ -16,6 +16,30 @@ std::string RequestHead::host() const {
   return h;
 }
 
+void RequestHead::clear() noexcept {
+  method.clear();
+  path.clear();
+  query.clear();
+  authority.clear();
+  version_minor = 1;
+  headers.clear();
+  framing = BodyFraming::none;
+  content_length = 0;
+  keep_alive = true;
+  expect_continue = false;
+  websocket_upgrade = false;
+}
+
+void ResponseHead::clear() noexcept {
+  status = 200;
+  reason.clear();
+  version_minor = 1;
+  headers.clear();
+  framing = BodyFraming::none;
+  content_length = 0;
+  keep_alive = true;
+}
+
 std::string RequestHead::target() const {
   if (query.empty()) return path;
   std::string t;

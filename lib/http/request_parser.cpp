@@ -117,7 +117,7 @@ RequestParser::State RequestParser::parse(std::string_view data, RequestHead& ou
   }
   std::string_view head = data.substr(scanner_.begin(), scanner_.end() - scanner_.begin() - 2);
   std::size_t eol = head.find("\r\n");
-  out = RequestHead{};
+  out.clear();
   if (auto s = parse_request_line(head.substr(0, eol), out); s != State::complete) return s;
   if (auto s = parse_fields(head.substr(eol + 2), out); s != State::complete) return s;
   return apply_semantics(out);
@@ -183,7 +183,6 @@ RequestParser::State RequestParser::parse_target(std::string_view target, std::s
 }
 
 RequestParser::State RequestParser::parse_fields(std::string_view block, RequestHead& out) {
-  out.headers.reserve(16);
   while (!block.empty()) {
     std::size_t eol = block.find("\r\n");
     std::string_view line = block.substr(0, eol);
@@ -213,7 +212,7 @@ RequestParser::State RequestParser::apply_semantics(RequestHead& out) {
   bool conn_close = false, conn_keep_alive = false, conn_upgrade = false;
   std::string_view upgrade, expect;
   for (const auto& f : out.headers) {
-    const std::string& n = f.name;
+    std::string_view n = f.name;
     if (iequals(n, "host")) {
       ++host_count;
       host = f.value;

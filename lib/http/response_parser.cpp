@@ -38,7 +38,7 @@ ResponseParser::State ResponseParser::parse(std::string_view data, std::string_v
   std::string_view head = data.substr(scanner_.begin(), scanner_.end() - scanner_.begin() - 2);
   std::size_t eol = head.find("\r\n");
   std::string_view line = head.substr(0, eol);
-  out = ResponseHead{};
+  out.clear();
   // HTTP/1.x SP 3DIGIT SP reason
   if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ')
     return fail("malformed status line");

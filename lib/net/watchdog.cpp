@@ -1,6 +1,14 @@
 #include "net/watchdog.hpp"
 
+#include <time.h>
+
 namespace obsgw::net {
+
+std::chrono::steady_clock::time_point coarse_now() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+}
 
 struct Watchdog::State {
   explicit State(const asio::any_io_executor& ex) : timer(ex) {}
@@ -24,7 +32,7 @@ Watchdog::~Watchdog() {
 
 void Watchdog::arm(std::chrono::milliseconds timeout, Transport* a, Transport* b) {
   auto& s = *state_;
-  s.deadline = clock::now() + timeout;
+  s.deadline = coarse_now() + timeout;
   s.a = a;
   s.b = b;
   s.expired = false;
@@ -43,6 +51,7 @@ void Watchdog::schedule(const std::shared_ptr<State>& s) {
   s->timer.async_wait([s](std::error_code) {
     s->waiting = false;
     if (s->dead || s->deadline == clock::time_point::max()) return;
+    // The precise clock here: the coarse one may not have reached a deadline the timer already passed.
     if (clock::now() >= s->deadline) {
       s->expired = true;
       s->deadline = clock::time_point::max();

@@ -12,13 +12,13 @@ void remove_hop_by_hop(Headers& headers, bool keep_upgrade) {
   for (const auto& f : headers)
     if (iequals(f.name, "connection"))
       http::for_each_list_item(f.value, [&](std::string_view t) { named.emplace_back(t); });
-  headers.remove_if([&](const HeaderField& f) {
-    const std::string& n = f.name;
+  headers.remove_if([&](const HeaderView& f) {
+    std::string_view n = f.name;
     if (iequals(n, "connection") || iequals(n, "keep-alive") || iequals(n, "te") || iequals(n, "trailer") ||
         iequals(n, "transfer-encoding") || iequals(n, "content-length") || iequals(n, "expect") ||
         iequals(n, "http2-settings"))
       return true;
-    if (n.size() >= 6 && iequals(std::string_view(n).substr(0, 6), "proxy-")) return true;
+    if (n.size() >= 6 && iequals(n.substr(0, 6), "proxy-")) return true;
     if (iequals(n, "upgrade")) return !keep_upgrade;
     for (const auto& t : named)
       if (iequals(n, t) && !(keep_upgrade && iequals(t, "upgrade"))) return true;

@@ -44,7 +44,8 @@ struct UpstreamConnection {
   std::size_t begin = 0, end = 0;
   clock::time_point idle_since;
   std::uint64_t exchanges = 0;
-  std::string head;  // the serialized request head; its capacity is reused across requests
+  std::string head;       // the serialized request head; its capacity is reused across requests
+  ResponseHead response;  // likewise for the parsed response head
 };
 
 // Connections of one upstream owned by one io thread: no locks.
@@ -81,6 +82,11 @@ bool still_usable(UpstreamConnection& c) {
   if (n == 0) return false;
   if (n > 0) return c.transport.is_tls();  // TLS may carry post-handshake records (session tickets)
   return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+bool is_idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" || method == "PUT" ||
+         method == "DELETE";
 }
 
 void set_nodelay(tcp::socket& s) {
@@ -149,7 +155,7 @@ class HttpForwarder final : public Forwarder {
 
 std::unique_ptr<UpstreamConnection> HttpForwarder::take_idle() const {
   auto& p = pool();
-  auto now = clock::now();
+  auto now = net::coarse_now();
   while (!p.idle.empty()) {
     auto c = std::move(p.idle.back());
     p.idle.pop_back();
@@ -160,7 +166,7 @@ std::unique_ptr<UpstreamConnection> HttpForwarder::take_idle() const {
 
 void HttpForwarder::give_back(std::unique_ptr<UpstreamConnection> c) const {
   auto& p = pool();
-  c->idle_since = clock::now();
+  c->idle_since = net::coarse_now();
   c->begin = c->end = 0;
   c->dog.disarm();
   if (p.idle.size() >= options_.max_idle_connections) p.idle.pop_front();  // oldest goes
@@ -259,7 +265,8 @@ asio::awaitable<bool> HttpForwarder::read_more(UpstreamConnection& c, clock::tim
       c.buf.resize(c.buf.size() * 2);
     }
   }
-  auto left = std::chrono::duration_cast<milliseconds>(std::min(deadline, clock::now() + options_.read_timeout) - clock::now());
+  auto now = net::coarse_now();
+  auto left = std::chrono::duration_cast<milliseconds>(std::min(deadline, now + options_.read_timeout) - now);
   if (left.count() <= 0) {
     ec = GatewayError::upstream_timeout;
     co_return false;
@@ -326,11 +333,13 @@ asio::awaitable<void> HttpForwarder::fail(Exchange& ex, Downstream& down, std::e
 asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) const {
   ex.outcome.upstream = options_.name;
   const RequestHead& req = ex.request();
-  const auto deadline = clock::now() + options_.total_timeout;
+  const auto deadline = net::coarse_now() + options_.total_timeout;
   const std::string* buffered = ex.buffered_body();
   const bool has_body = buffered ? !buffered->empty() : req.framing != BodyFraming::none;
-  // A request can be sent again only if nothing of it was taken from the client that we cannot replay.
-  const bool replayable = buffered != nullptr || req.framing == BodyFraming::none;
+  // A request is sent again on a fresh connection only when the pooled one failed before any answer, the
+  // method is idempotent (the upstream may have acted on the first try: RFC 9110 9.2.2), and nothing of the
+  // request was taken from the client that we could not send again.
+  const bool replayable = (buffered != nullptr || req.framing == BodyFraming::none) && is_idempotent(req.method);
   const bool chunked = !buffered && req.framing == BodyFraming::chunked;
   const std::uint64_t length = buffered ? buffered->size() : req.content_length;
 
@@ -355,7 +364,8 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
     bool body_sent = !has_body;
     std::error_code client_ec;
     auto arm_write = [&] {
-      auto left = std::chrono::duration_cast<milliseconds>(std::min(deadline, clock::now() + options_.read_timeout) - clock::now());
+      auto now = net::coarse_now();
+      auto left = std::chrono::duration_cast<milliseconds>(std::min(deadline, now + options_.read_timeout) - now);
       c.dog.arm(std::max(left, milliseconds(1)), &c.transport);
     };
     arm_write();
@@ -424,7 +434,7 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
     // If the write failed, the upstream may still have answered (an early 413, say): read it.
 
     // ---- read the response head ----
-    ResponseHead head;
+    ResponseHead& head = c.response;
     std::error_code rec;
     co_await read_response_head(c, ex, deadline, head, rec);
     if (rec) {

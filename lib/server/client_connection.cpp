@@ -96,16 +96,16 @@ asio::awaitable<void> ClientConnection::run() {
       if (!ok) break;  // closed, idle timeout or drain
     }
     parser_.reset();
-    RequestHead head;
+    RequestHead& head = head_;
     http::RequestParser::State state;
-    auto head_deadline = std::chrono::steady_clock::now() + options_.timeouts.header;
+    auto head_deadline = net::coarse_now() + options_.timeouts.header;
     while ((state = parser_.parse({buf_.data() + begin_, end_ - begin_}, head)) ==
            http::RequestParser::State::incomplete) {
       if (end_ == buf_.size()) {
         if (buf_.size() - begin_ >= head_buffer_limit) break;  // the scanner refuses before this
         make_room(std::min(buf_.size(), head_buffer_limit - (end_ - begin_)));
       }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(head_deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(head_deadline - net::coarse_now());
       if (left.count() <= 0 || !co_await read_more(left, ec)) {
         if (dog_.expired() || left.count() <= 0) {
           std::error_code wec;
@@ -135,6 +135,7 @@ asio::awaitable<void> ClientConnection::run() {
     body_read_ = 0;
     body_done_ = head.framing == BodyFraming::none;
     continue_sent_ = false;
+    body_error_.reset();
     chunked_.reset();
     out_.clear();
     head_sent_ = response_done_ = chunked_out_ = no_body_out_ = false;
@@ -144,6 +145,7 @@ asio::awaitable<void> ClientConnection::run() {
     exchange_ = &ex;
     co_await handler_.handle(ex, *this);
     exchange_ = nullptr;
+    head_ = std::move(ex.request());
 
     if (broken_ || !response_done_ || !keep_alive_) break;
     if (!body_done_ && !co_await discard_body()) break;
@@ -179,8 +181,21 @@ asio::awaitable<void> ClientConnection::close_gracefully() {
 
 // ---- request body ----
 
+std::string_view ClientConnection::fail_body(GatewayError why, std::error_code& ec) noexcept {
+  // The request cannot be read further, but the client can still be told why: the connection stays
+  // writable and is closed after the response.
+  body_error_ = why;
+  keep_alive_ = false;
+  ec = why;
+  return {};
+}
+
 asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& ec) {
   ec = {};
+  if (body_error_) {
+    ec = *body_error_;
+    co_return std::string_view{};
+  }
   if (body_done_) co_return std::string_view{};
   if (exchange_ && exchange_->request().expect_continue && !continue_sent_ && begin_ == end_) {
     continue_sent_ = true;
@@ -209,17 +224,11 @@ asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& e
       }
       auto step = chunked_.decode({buf_.data() + begin_, end_ - begin_});
       if (step.error) {
-        broken_ = true;
-        ec = GatewayError::bad_body_encoding;
-        co_return std::string_view{};
+        co_return fail_body(GatewayError::bad_body_encoding, ec);
       }
       begin_ += step.consumed;
       body_read_ += step.data.size();
-      if (body_read_ > limit) {
-        broken_ = true;
-        ec = GatewayError::body_too_large;
-        co_return std::string_view{};
-      }
+      if (body_read_ > limit) co_return fail_body(GatewayError::body_too_large, ec);
       if (step.done) body_done_ = true;
       if (exchange_) exchange_->outcome.bytes_in += step.data.size();
       if (!step.data.empty() || body_done_) co_return step.data;
@@ -227,8 +236,9 @@ asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& e
     make_room(std::max<std::size_t>(kBodyBuffer / 2, 1));
     if (buf_.size() < kBodyBuffer) buf_.resize(kBodyBuffer);
     if (!co_await read_more(options_.timeouts.body_read, ec)) {
-      broken_ = true;
-      ec = dog_.expired() ? GatewayError::body_timeout : GatewayError::client_closed;
+      if (dog_.expired()) co_return fail_body(GatewayError::body_timeout, ec);
+      broken_ = true;  // the client is gone
+      ec = GatewayError::client_closed;
       co_return std::string_view{};
     }
   }

@@ -3,6 +3,7 @@
 // implements the Downstream side (request body in, response out) with limits and deadlines.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "obsgw/downstream.hpp"
 #include "obsgw/exchange.hpp"
 #include "obsgw/server_options.hpp"
+#include "server/errors.hpp"
 
 namespace obsgw::detail {
 
@@ -64,6 +66,7 @@ class ClientConnection final : public Downstream {
   asio::awaitable<void> write_pending(std::string_view extra1, std::string_view extra2, std::string_view extra3,
                                       std::error_code& ec);
   asio::awaitable<bool> discard_body();
+  std::string_view fail_body(GatewayError why, std::error_code& ec) noexcept;
   asio::awaitable<void> close_gracefully();
   void serialize_head(ResponseHead& head);
 
@@ -74,6 +77,7 @@ class ClientConnection final : public Downstream {
   net::Watchdog dog_;
   http::RequestParser parser_;
 
+  RequestHead head_;  // parsed into; lent to each Exchange and taken back, so its memory is reused
   std::vector<char> buf_;
   std::size_t begin_ = 0, end_ = 0;
 
@@ -84,6 +88,7 @@ class ClientConnection final : public Downstream {
   std::uint64_t body_read_ = 0;
   bool body_done_ = true;
   bool continue_sent_ = false;
+  std::optional<GatewayError> body_error_;  // the body could not be read (malformed, too large, too slow)
   http::ChunkedDecoder chunked_{400};
   // response state
   std::string out_;           // serialized head waiting to go out with the first body bytes

@@ -35,7 +35,7 @@ class EchoForwarder final : public Forwarder {
       body.append(piece);
     }
     std::string text = ex.request().method + " " + ex.request().target() + "\n";
-    for (const auto& f : ex.request().headers) text += f.name + ": " + f.value + "\n";
+    for (const auto& f : ex.request().headers) text.append(f.name).append(": ").append(f.value).append("\n");
     text += "\n" + body;
     ResponseHead head;
     head.framing = BodyFraming::content_length;
