@@ -24,7 +24,8 @@ class ForwardingTest(unittest.TestCase):
                               "remove": ["X-Upstream-Internal"]}}
         cfg = make_config(
             {"echo": upstream_entry(cls.up.url),
-             "echo_ph": upstream_entry(cls.up.url, preserve_host=True)},
+             "echo_ph": upstream_entry(cls.up.url, preserve_host=True),
+             "echo_base": upstream_entry(cls.up.url + "/base/")},
             [route("echo", "echo", path_prefix="/echo"),
              route("exact", "echo", path="/api/exact"),
              route("prefix", "echo", path_prefix="/api"),
@@ -34,7 +35,8 @@ class ForwardingTest(unittest.TestCase):
              route("readonly", "echo", path="/readonly", methods=["GET", "HEAD"]),
              route("rewrite", "echo", path_prefix="/rw", rewrite_prefix="/backend/v1"),
              route("xform", "echo", path_prefix="/xform", policies=[xform]),
-             route("preserve", "echo_ph", path_prefix="/ph")])
+             route("preserve", "echo_ph", path_prefix="/ph"),
+             route("based", "echo_base", path_prefix="/based")])
         cls.gw = Gateway.start(cfg)
         cls.addClassCleanup(cls.gw.stop)
         cls.port = cls.gw.port
@@ -197,6 +199,11 @@ class ForwardingTest(unittest.TestCase):
         r = self.get("/rw")
         self.assertEqual(r.json()["target"], "/backend/v1")
 
+    def test_upstream_base_path_is_prepended(self):
+        """An upstream URL with a path (here /base/) prefixes every forwarded path."""
+        r = self.get("/based/x?q=1")
+        self.assertEqual(r.json()["target"], "/base/based/x?q=1")
+
     def test_routing_precedence(self):
         """Exact path beats prefixes, the longest prefix wins, prefixes match whole segments, and a host-specific
         route beats a host-less one."""
@@ -265,6 +272,17 @@ class ForwardingTest(unittest.TestCase):
             r2 = c.read_response()
             self.assertEqual(r2.json()["path"], "/echo/after-head")
         self.assertEqual([x.method for x in self.up.snapshot()], ["HEAD", "GET"])
+
+    def test_bodiless_statuses_relayed(self):
+        """204 and 304 from the upstream reach the client without a body, and the connection stays in sync."""
+        with HttpConnection(self.port) as c:
+            for status in (204, 304):
+                c.request("GET", f"/echo/nobody?status={status}")
+                r = c.read_response()
+                self.assertEqual((r.status, r.body), (status, b""))
+                self.assertIsNone(r.header("Transfer-Encoding"))
+            c.request("GET", "/echo/after")
+            self.assertEqual(c.read_response().json()["path"], "/echo/after")
 
     # --- connections ---
 

@@ -14,9 +14,10 @@ from upstream import EchoUpstream, RawUpstream, read_request_head
 READ_TIMEOUT_MS = 400
 
 
-def respond(conn, body, extra=b""):
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + extra +
-                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+def respond(conn, body):
+    """A complete keep-alive 200 response."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) +
+                 body)
 
 
 # --- raw upstream behaviours -------------------------------------------------------------------------------

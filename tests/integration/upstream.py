@@ -130,7 +130,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
             digest = None
         rec.body_sha256 = digest.hexdigest() if digest else None
         rec.finished = True
-        owner._completed(rec)
+        owner._finished(rec)
         if not rec.complete:
             self.close_connection = True
             return
@@ -166,6 +166,9 @@ class _EchoHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         for n, v in extra:
             self.send_header(n, v)
+        if status in (204, 304):  # these never carry a body
+            self.end_headers()
+            return
         self.send_header("Content-Type", "application/json")
         if mode == "chunked":
             self.send_header("Transfer-Encoding", "chunked")
@@ -206,7 +209,7 @@ class EchoUpstream:
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
         self.requests = []  # RecordedRequest, in arrival order (head received)
-        self.completed = threading.Condition(self.lock)
+        self.changed = threading.Condition(self.lock)  # notified when a request's body has been read
         self.connections_total = 0
         self._open = set()
         self.server = _Server((host, 0), _EchoHandler)
@@ -237,9 +240,9 @@ class EchoUpstream:
         with self.lock:
             self.requests.append(rec)
 
-    def _completed(self, rec):
+    def _finished(self, rec):
         with self.lock:
-            self.completed.notify_all()
+            self.changed.notify_all()
 
     # --- for tests ---
     @property
@@ -266,7 +269,7 @@ class EchoUpstream:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"upstream got no matching request within {timeout}s: {self.requests}")
-                self.completed.wait(min(left, 0.05))
+                self.changed.wait(min(left, 0.05))
 
     def stop(self):
         self.stop_event.set()
