@@ -12,8 +12,17 @@
 
 namespace obsgw {
 
-/// ASCII case-insensitive comparison, as HTTP field names and tokens need.
-bool iequals(std::string_view a, std::string_view b) noexcept;
+/// ASCII case-insensitive comparison, as HTTP field names and tokens need. Inline: it runs for every header.
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    unsigned char lx = x | 0x20;
+    if (lx != (y | 0x20) || lx < 'a' || lx > 'z') return false;
+  }
+  return true;
+}
 
 /// An owned header field (for headers configured or built by policies).
 struct HeaderField {

@@ -3,6 +3,7 @@
 /// A byte stream over TCP, with or without TLS, read and written from coroutines.
 
 #include <cstddef>
+#include <span>
 #include <string_view>
 #include <system_error>
 #include <variant>
@@ -32,13 +33,16 @@ class Transport {
   asio::awaitable<void> handshake_as_server(std::error_code& ec);
   asio::awaitable<void> handshake_as_client(std::string_view server_name, bool verify, std::error_code& ec);
 
+  // The I/O calls return Asio's own awaitable for the operation (no coroutine frame of their own): they are
+  // on every request's path. `ec` is written when the operation completes.
+
   /// Reads at least one byte (or fails, with asio::error::eof at the end of the stream).
   asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec);
-  /// Writes every byte of `bufs`.
+  /// Writes every byte of `buf`.
   asio::awaitable<std::size_t> write(asio::const_buffer buf, std::error_code& ec);
-  asio::awaitable<std::size_t> write(asio::const_buffer a, asio::const_buffer b, std::error_code& ec);
-  asio::awaitable<std::size_t> write(asio::const_buffer a, asio::const_buffer b, asio::const_buffer c,
-                                     std::error_code& ec);
+  /// Writes every byte of every buffer, in one gathered write where possible. `bufs` must stay alive until
+  /// the operation completes (callers co_await it at once).
+  asio::awaitable<std::size_t> write(std::span<const asio::const_buffer> bufs, std::error_code& ec);
 
   /// Cancels pending operations (they complete with operation_aborted). Used by deadlines.
   void cancel() noexcept;

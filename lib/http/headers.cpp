@@ -6,13 +6,6 @@
 
 namespace obsgw {
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (http::ascii_lower(a[i]) != http::ascii_lower(b[i])) return false;
-  return true;
-}
-
 std::optional<std::string_view> Headers::get(std::string_view name) const noexcept {
   for (const auto& e : entries_)
     if (e.name_size == name.size() && iequals(view(e).name, name)) return view(e).value;

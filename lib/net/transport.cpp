@@ -53,30 +53,18 @@ asio::awaitable<void> Transport::handshake_as_client(std::string_view server_nam
 }
 
 asio::awaitable<std::size_t> Transport::read_some(asio::mutable_buffer buf, std::error_code& ec) {
-  ec = {};
-  if (auto* s = std::get_if<0>(&stream_)) co_return co_await s->async_read_some(buf, token(ec));
-  co_return co_await std::get<1>(stream_).async_read_some(buf, token(ec));
+  if (auto* s = std::get_if<0>(&stream_)) return s->async_read_some(buf, token(ec));
+  return std::get<1>(stream_).async_read_some(buf, token(ec));
 }
 
 asio::awaitable<std::size_t> Transport::write(asio::const_buffer buf, std::error_code& ec) {
-  ec = {};
-  if (auto* s = std::get_if<0>(&stream_)) co_return co_await asio::async_write(*s, buf, token(ec));
-  co_return co_await asio::async_write(std::get<1>(stream_), buf, token(ec));
+  if (auto* s = std::get_if<0>(&stream_)) return asio::async_write(*s, buf, token(ec));
+  return asio::async_write(std::get<1>(stream_), buf, token(ec));
 }
 
-asio::awaitable<std::size_t> Transport::write(asio::const_buffer a, asio::const_buffer b, std::error_code& ec) {
-  ec = {};
-  std::array<asio::const_buffer, 2> bufs{a, b};
-  if (auto* s = std::get_if<0>(&stream_)) co_return co_await asio::async_write(*s, bufs, token(ec));
-  co_return co_await asio::async_write(std::get<1>(stream_), bufs, token(ec));
-}
-
-asio::awaitable<std::size_t> Transport::write(asio::const_buffer a, asio::const_buffer b, asio::const_buffer c,
-                                              std::error_code& ec) {
-  ec = {};
-  std::array<asio::const_buffer, 3> bufs{a, b, c};
-  if (auto* s = std::get_if<0>(&stream_)) co_return co_await asio::async_write(*s, bufs, token(ec));
-  co_return co_await asio::async_write(std::get<1>(stream_), bufs, token(ec));
+asio::awaitable<std::size_t> Transport::write(std::span<const asio::const_buffer> bufs, std::error_code& ec) {
+  if (auto* s = std::get_if<0>(&stream_)) return asio::async_write(*s, bufs, token(ec));
+  return asio::async_write(std::get<1>(stream_), bufs, token(ec));
 }
 
 void Transport::cancel() noexcept {

@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <stdexcept>
@@ -371,21 +372,22 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
     arm_write();
     if (buffered || !has_body) {
       std::string_view body = buffered ? std::string_view(*buffered) : std::string_view{};
-      co_await c.transport.write(asio::buffer(head_text), asio::buffer(body.data(), body.size()), ec);
+      const std::array<asio::const_buffer, 2> bufs{asio::buffer(head_text), asio::buffer(body.data(), body.size())};
+      co_await c.transport.write(bufs, ec);
       body_sent = !ec;
     } else {
       // Stream: the first piece goes out with the head.
       std::string_view piece = co_await down.read_body(client_ec);
       if (!client_ec) {
         arm_write();
-        if (chunked && !piece.empty()) {
-          char size_line[24];
-          auto e = fmt::format_to(size_line, "{:x}\r\n", piece.size());
-          co_await c.transport.write(asio::buffer(head_text + std::string(size_line, e - size_line)),
-                                     asio::buffer(piece.data(), piece.size()), asio::buffer("\r\n", 2), ec);
-        } else {
-          co_await c.transport.write(asio::buffer(head_text), asio::buffer(piece.data(), piece.size()), ec);
-        }
+        char size_line[24];
+        std::size_t size_len = 0;
+        if (chunked && !piece.empty()) size_len = static_cast<std::size_t>(fmt::format_to(size_line, "{:x}\r\n", piece.size()) - size_line);
+        const bool framed = size_len > 0;
+        const std::array<asio::const_buffer, 4> bufs{asio::buffer(head_text), asio::buffer(size_line, size_len),
+                                                     asio::buffer(piece.data(), piece.size()),
+                                                     asio::buffer("\r\n", framed ? 2 : 0)};
+        co_await c.transport.write(bufs, ec);
       }
       while (!ec && !client_ec && !down.body_complete()) {
         piece = co_await down.read_body(client_ec);
@@ -394,8 +396,9 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
         if (chunked) {
           char size_line[24];
           auto e = fmt::format_to(size_line, "{:x}\r\n", piece.size());
-          co_await c.transport.write(asio::buffer(size_line, e - size_line), asio::buffer(piece.data(), piece.size()),
-                                     asio::buffer("\r\n", 2), ec);
+          const std::array<asio::const_buffer, 3> bufs{asio::buffer(size_line, static_cast<std::size_t>(e - size_line)),
+                                                       asio::buffer(piece.data(), piece.size()), asio::buffer("\r\n", 2)};
+          co_await c.transport.write(bufs, ec);
         } else {
           co_await c.transport.write(asio::buffer(piece.data(), piece.size()), ec);
         }

@@ -1,5 +1,7 @@
 #include "server/client_connection.hpp"
 
+#include <array>
+#include <charconv>
 #include <cstring>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -19,6 +21,12 @@ constexpr std::size_t kBodyBuffer = 64 * 1024;
 constexpr std::uint64_t kMaxDiscard = 64 * 1024;
 constexpr std::chrono::milliseconds kCloseLinger{1000};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+void append_content_length(std::string& out, std::uint64_t n) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out.append("Content-Length: ").append(digits, static_cast<std::size_t>(end - digits)).append("\r\n");
+}
 
 bool is_framing_header(std::string_view name) {
   return iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "connection") ||
@@ -282,8 +290,12 @@ void ClientConnection::serialize_head(ResponseHead& head) {
   if (status == 101) keep_alive_ = false;
 
   out_.clear();
-  fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\n", status,
-                 head.reason.empty() ? reason_phrase(status) : head.reason);
+  char digits[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
+                    static_cast<char>('0' + status % 10)};
+  out_.append("HTTP/1.1 ").append(digits, 3).push_back(' ');
+  if (head.reason.empty()) out_.append(reason_phrase(status));
+  else out_.append(head.reason);
+  out_.append("\r\n");
   for (const auto& f : head.headers) {
     if (is_framing_header(f.name) && status != 101) continue;
     if (status == 101 && (iequals(f.name, "content-length") || iequals(f.name, "transfer-encoding"))) continue;
@@ -294,9 +306,9 @@ void ClientConnection::serialize_head(ResponseHead& head) {
   if (status == 101) {
     // Connection/Upgrade headers came from the upstream and are relayed as they are.
   } else if (bodiless_status) {
-    if (status == 304 && head.content_length) fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n", head.content_length);
+    if (status == 304 && head.content_length) append_content_length(out_, head.content_length);
   } else if (head.framing == BodyFraming::content_length || (head_request && head.content_length)) {
-    fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n", head.content_length);
+    append_content_length(out_, head.content_length);
   } else if (head.framing == BodyFraming::none) {
     if (!head_request) out_.append("Content-Length: 0\r\n");
   } else if (req && req->version_minor == 1) {
@@ -314,11 +326,16 @@ void ClientConnection::serialize_head(ResponseHead& head) {
   out_.append("\r\n");
 }
 
-asio::awaitable<void> ClientConnection::write_pending(std::string_view a, std::string_view b, std::string_view c,
-                                                      std::error_code& ec) {
+asio::awaitable<std::size_t> ClientConnection::start_write(std::string_view a, std::string_view b, std::string_view c,
+                                                            std::error_code& ec) {
+  // Not a coroutine: the caller awaits the write itself, which saves a frame per response.
   dog_.arm(options_.timeouts.write, &transport_);
-  co_await transport_.write(asio::buffer(out_), asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size()), ec);
-  if (!ec && !c.empty()) co_await transport_.write(asio::buffer(c.data(), c.size()), ec);
+  gather_ = {asio::buffer(out_), asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size()),
+             asio::buffer(c.data(), c.size())};
+  return transport_.write(gather_, ec);
+}
+
+void ClientConnection::end_write(const std::error_code& ec) noexcept {
   dog_.disarm();
   out_.clear();
   if (ec) broken_ = true;
@@ -336,7 +353,10 @@ asio::awaitable<void> ClientConnection::write_head(ResponseHead& head, std::erro
   }
   serialize_head(head);
   head_sent_ = true;
-  if (head.status == 101) co_await write_pending({}, {}, {}, ec);
+  if (head.status == 101) {
+    co_await start_write({}, {}, {}, ec);
+    end_write(ec);
+  }
 }
 
 asio::awaitable<void> ClientConnection::write_body(std::string_view data, std::error_code& ec) {
@@ -350,10 +370,11 @@ asio::awaitable<void> ClientConnection::write_body(std::string_view data, std::e
   if (chunked_out_) {
     char size_line[24];
     auto end = fmt::format_to(size_line, "{:x}\r\n", data.size());
-    co_await write_pending(std::string_view(size_line, end - size_line), data, "\r\n", ec);
+    co_await start_write(std::string_view(size_line, static_cast<std::size_t>(end - size_line)), data, "\r\n", ec);
   } else {
-    co_await write_pending(data, {}, {}, ec);
+    co_await start_write(data, {}, {}, ec);
   }
+  end_write(ec);
 }
 
 asio::awaitable<void> ClientConnection::finish(std::error_code& ec) {
@@ -362,8 +383,10 @@ asio::awaitable<void> ClientConnection::finish(std::error_code& ec) {
     ec = GatewayError::client_closed;
     co_return;
   }
-  if (chunked_out_) co_await write_pending("0\r\n\r\n", {}, {}, ec);
-  else if (!out_.empty()) co_await write_pending({}, {}, {}, ec);
+  if (chunked_out_ || !out_.empty()) {
+    co_await start_write(chunked_out_ ? std::string_view("0\r\n\r\n") : std::string_view{}, {}, {}, ec);
+    end_write(ec);
+  }
   if (!ec) response_done_ = true;
 }
 

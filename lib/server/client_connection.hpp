@@ -2,6 +2,7 @@
 // One client connection: the keep-alive loop that reads request heads, hands each exchange to a handler, and
 // implements the Downstream side (request body in, response out) with limits and deadlines.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -63,8 +64,9 @@ class ClientConnection final : public Downstream {
  private:
   asio::awaitable<bool> read_more(std::chrono::milliseconds timeout, std::error_code& ec);
   void make_room(std::size_t min_free);
-  asio::awaitable<void> write_pending(std::string_view extra1, std::string_view extra2, std::string_view extra3,
-                                      std::error_code& ec);
+  // Writes out_ (a pending head) followed by up to three more pieces, in one gathered write.
+  asio::awaitable<std::size_t> start_write(std::string_view a, std::string_view b, std::string_view c, std::error_code& ec);
+  void end_write(const std::error_code& ec) noexcept;
   asio::awaitable<bool> discard_body();
   std::string_view fail_body(GatewayError why, std::error_code& ec) noexcept;
   asio::awaitable<void> close_gracefully();
@@ -92,6 +94,7 @@ class ClientConnection final : public Downstream {
   http::ChunkedDecoder chunked_{400};
   // response state
   std::string out_;           // serialized head waiting to go out with the first body bytes
+  std::array<asio::const_buffer, 4> gather_;  // the buffers of the write in progress (one at a time)
   bool head_sent_ = false;
   bool response_done_ = false;
   bool chunked_out_ = false;
