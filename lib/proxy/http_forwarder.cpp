@@ -140,7 +140,10 @@ class HttpForwarder final : public Forwarder {
   void build_head(const Exchange& ex, bool chunked, std::uint64_t length, std::string& h) const;
   asio::awaitable<void> read_response_head(UpstreamConnection& c, const Exchange& ex, clock::time_point deadline,
                                            ResponseHead& head, std::error_code& ec) const;
-  asio::awaitable<bool> read_more(UpstreamConnection& c, clock::time_point deadline, std::error_code& ec) const;
+  // A read into the connection's buffer, in two halves so that no coroutine frame is made for it:
+  //   if (!end_read(c, co_await start_read(c, deadline, ec), ec)) ...
+  asio::awaitable<std::size_t> start_read(UpstreamConnection& c, clock::time_point deadline, std::error_code& ec) const;
+  bool end_read(UpstreamConnection& c, std::size_t n, std::error_code& ec) const;
   asio::awaitable<void> fail(Exchange& ex, Downstream& down, std::error_code ec, const std::string& detail) const;
   void note_error(std::string_view kind) const {
     detail::Metrics::instance().upstream_errors.add(options_.name + '\x1f' + std::string(kind));
@@ -254,8 +257,8 @@ void HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t l
   h.append("\r\n");
 }
 
-asio::awaitable<bool> HttpForwarder::read_more(UpstreamConnection& c, clock::time_point deadline,
-                                               std::error_code& ec) const {
+asio::awaitable<std::size_t> HttpForwarder::start_read(UpstreamConnection& c, clock::time_point deadline,
+                                                      std::error_code& ec) const {
   if (c.begin == c.end) c.begin = c.end = 0;
   if (c.end == c.buf.size()) {
     if (c.begin > 0) {
@@ -268,20 +271,18 @@ asio::awaitable<bool> HttpForwarder::read_more(UpstreamConnection& c, clock::tim
   }
   auto now = net::coarse_now();
   auto left = std::chrono::duration_cast<milliseconds>(std::min(deadline, now + options_.read_timeout) - now);
-  if (left.count() <= 0) {
-    ec = GatewayError::upstream_timeout;
-    co_return false;
-  }
-  c.dog.arm(left, &c.transport);
-  std::size_t n = co_await c.transport.read_some(asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), ec);
+  // A deadline already past still starts the read, and the watchdog ends it at once as a timeout.
+  c.dog.arm(std::max(left, milliseconds(1)), &c.transport);
+  return c.transport.read_some(asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), ec);
+}
+
+bool HttpForwarder::end_read(UpstreamConnection& c, std::size_t n, std::error_code& ec) const {
   bool timed_out = c.dog.expired();
   c.dog.disarm();
   c.end += n;
-  if (ec) {
-    if (timed_out) ec = GatewayError::upstream_timeout;
-    co_return false;
-  }
-  co_return true;
+  if (!ec) return true;
+  if (timed_out) ec = GatewayError::upstream_timeout;
+  return false;
 }
 
 asio::awaitable<void> HttpForwarder::read_response_head(UpstreamConnection& c, const Exchange& ex,
@@ -307,7 +308,7 @@ asio::awaitable<void> HttpForwarder::read_response_head(UpstreamConnection& c, c
       ec = GatewayError::upstream_bad_response;
       co_return;
     }
-    if (!co_await read_more(c, deadline, ec)) {
+    if (!end_read(c, co_await start_read(c, deadline, ec), ec)) {
       if (ec == asio::error::eof || ec == asio::error::connection_reset) ec = GatewayError::upstream_reset;
       else if (ec != GatewayError::upstream_timeout) ec = GatewayError::upstream_reset;
       co_return;
@@ -472,7 +473,7 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
       } else if (head.framing == BodyFraming::content_length) {
         std::uint64_t left = head.content_length;
         while (left > 0 && !dec) {
-          if (c.begin == c.end && !co_await read_more(c, clock::time_point::max(), uec)) break;
+          if (c.begin == c.end && !end_read(c, co_await start_read(c, clock::time_point::max(), uec), uec)) break;
           std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, c.end - c.begin));
           std::string_view piece(c.buf.data() + c.begin, n);
           c.begin += n;
@@ -497,7 +498,7 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
             }
             if (step.consumed > 0) continue;
           }
-          if (!co_await read_more(c, clock::time_point::max(), uec)) break;
+          if (!end_read(c, co_await start_read(c, clock::time_point::max(), uec), uec)) break;
         }
       } else {  // until_close
         while (!dec) {
@@ -507,7 +508,7 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
             co_await down.write_body(piece, dec);
             continue;
           }
-          if (!co_await read_more(c, clock::time_point::max(), uec)) {
+          if (!end_read(c, co_await start_read(c, clock::time_point::max(), uec), uec)) {
             if (uec == asio::error::eof) {
               uec = {};
               complete = true;

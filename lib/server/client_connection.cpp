@@ -73,12 +73,15 @@ void ClientConnection::make_room(std::size_t min_free) {
   if (buf_.size() - end_ < min_free) buf_.resize(end_ + min_free);
 }
 
-asio::awaitable<bool> ClientConnection::read_more(std::chrono::milliseconds timeout, std::error_code& ec) {
+asio::awaitable<std::size_t> ClientConnection::start_read(std::chrono::milliseconds timeout, std::error_code& ec) {
   dog_.arm(timeout, &transport_);
-  std::size_t n = co_await transport_.read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_), ec);
+  return transport_.read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_), ec);
+}
+
+bool ClientConnection::end_read(std::size_t n, const std::error_code& ec) noexcept {
   dog_.disarm();
   end_ += n;
-  co_return !ec;
+  return !ec;
 }
 
 asio::awaitable<void> ClientConnection::run() {
@@ -99,7 +102,7 @@ asio::awaitable<void> ClientConnection::run() {
       if (draining_) break;
       idle_ = true;
       make_room(kInitialBuffer);
-      bool ok = co_await read_more(options_.timeouts.idle, ec);
+      bool ok = end_read(co_await start_read(options_.timeouts.idle, ec), ec);
       idle_ = false;
       if (!ok) break;  // closed, idle timeout or drain
     }
@@ -114,7 +117,7 @@ asio::awaitable<void> ClientConnection::run() {
         make_room(std::min(buf_.size(), head_buffer_limit - (end_ - begin_)));
       }
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(head_deadline - net::coarse_now());
-      if (left.count() <= 0 || !co_await read_more(left, ec)) {
+      if (left.count() <= 0 || !end_read(co_await start_read(left, ec), ec)) {
         if (dog_.expired() || left.count() <= 0) {
           std::error_code wec;
           co_await respond(408, "request_timeout", "request head not received in time", {}, wec);
@@ -243,7 +246,7 @@ asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& e
     }
     make_room(std::max<std::size_t>(kBodyBuffer / 2, 1));
     if (buf_.size() < kBodyBuffer) buf_.resize(kBodyBuffer);
-    if (!co_await read_more(options_.timeouts.body_read, ec)) {
+    if (!end_read(co_await start_read(options_.timeouts.body_read, ec), ec)) {
       if (dog_.expired()) co_return fail_body(GatewayError::body_timeout, ec);
       broken_ = true;  // the client is gone
       ec = GatewayError::client_closed;

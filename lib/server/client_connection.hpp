@@ -62,7 +62,10 @@ class ClientConnection final : public Downstream {
   asio::awaitable<std::string> read_whole_body(std::size_t limit, std::error_code& ec);
 
  private:
-  asio::awaitable<bool> read_more(std::chrono::milliseconds timeout, std::error_code& ec);
+  // A read into the free end of buf_, in two halves so that no coroutine frame is made for it:
+  //   if (!end_read(co_await start_read(timeout, ec), ec)) ...
+  asio::awaitable<std::size_t> start_read(std::chrono::milliseconds timeout, std::error_code& ec);
+  bool end_read(std::size_t n, const std::error_code& ec) noexcept;
   void make_room(std::size_t min_free);
   // Writes out_ (a pending head) followed by up to three more pieces, in one gathered write.
   asio::awaitable<std::size_t> start_write(std::string_view a, std::string_view b, std::string_view c, std::error_code& ec);
