@@ -40,6 +40,8 @@ echo "--- rejected: request smuggling shape (Content-Length with Transfer-Encodi
 show "curl -s -i -X POST -H 'Transfer-Encoding: chunked' -H 'Content-Length: 3' --data-binary abc http://127.0.0.1:8080/api/v1/push"
 echo "--- rejected: a path that climbs above the root ---"
 show "curl -s -i --path-as-is http://127.0.0.1:8080/api/../../etc/passwd"
+echo "--- rejected: the push route takes POST only ---"
+show "curl -s -i http://127.0.0.1:8080/api/v1/push"
 echo "--- admin ---"
 show "curl -s http://127.0.0.1:9901/stats"
 echo "--- access log (JSON lines) ---"

@@ -6,8 +6,9 @@
 ///  1. host: an exact host beats a wildcard `*.example.com` (longer suffix first), which beats "any host";
 ///  2. path: an exact path beats a prefix; a longer prefix beats a shorter one. A prefix matches at a segment
 ///     boundary: `/api` matches `/api` and `/api/x`, not `/apix` (a prefix ending in `/` matches anything under it);
-///  3. among equals, the route declared first.
-/// A route whose methods exclude the request's is skipped; when only such routes matched, the answer is 405.
+///  3. among routes with that same host and path, the first declared whose methods allow the request.
+/// When the most specific routes for the host and path all exclude the request's method, the answer is 405: a
+/// request never slips past a route's method list to a less specific route.
 
 #include <cstddef>
 #include <memory>
@@ -57,7 +58,7 @@ class Router {
 
   struct Match {
     const Route* route = nullptr;  ///< null: no route
-    std::string allow;             ///< when no route but some matched except for the method: "GET, POST"
+    std::string allow;             ///< when no route but the most specific ones refused the method: "GET, POST"
   };
   /// `host` lower-case without port; `path` normalised.
   Match match(std::string_view host, std::string_view path, std::string_view method) const;

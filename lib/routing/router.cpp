@@ -82,26 +82,48 @@ void Router::add_to_group(HostGroup& g, std::size_t index) {
   }
 }
 
+// Finds the most specific path match in a host group: the routes with an equal exact path, else those with the
+// longest matching prefix. Among them the first whose methods allow the request wins; if none does, the search
+// ends with 405 (the methods of a route are access control: a request must not slip past them to a less
+// specific route). Returns false only when no route of the group matches the path at all.
 bool Router::match_group(const HostGroup& g, std::string_view path, std::string_view method, Match& m) const {
-  auto consider = [&](std::size_t i) {
-    const Route& r = routes_[i];
-    if (method_allowed(r, method)) {
-      m.route = &r;
-      return true;
-    }
-    for (const auto& allowed : r.match.methods) {
-      if (m.allow.find(allowed) == std::string::npos) {
-        if (!m.allow.empty()) m.allow += ", ";
-        m.allow += allowed;
+  auto choose = [&](auto&& indexes, auto&& in_tier) {
+    bool any = false;
+    for (std::size_t i : indexes) {
+      if (!in_tier(routes_[i])) continue;
+      any = true;
+      const Route& r = routes_[i];
+      if (method_allowed(r, method)) {
+        m.route = &r;
+        m.allow.clear();
+        return true;
+      }
+      for (const auto& allowed : r.match.methods) {
+        bool listed = false;
+        std::string_view rest = m.allow;
+        while (!rest.empty()) {
+          auto comma = rest.find(", ");
+          if (rest.substr(0, comma) == allowed) listed = true;
+          if (comma == std::string_view::npos) break;
+          rest.remove_prefix(comma + 2);
+        }
+        if (!listed) m.allow += (m.allow.empty() ? "" : ", ") + allowed;
       }
     }
-    return false;
+    return any;
   };
-  for (std::size_t i : g.exact)
-    if (routes_[i].match.path == path && consider(i)) return true;
+  if (choose(g.exact, [&](const Route& r) { return r.match.path == path; })) return true;
+  // g.prefix is sorted longest first: the tier is every route with the length of the first that matches.
+  std::size_t tier_length = std::string::npos;
   for (std::size_t i : g.prefix)
-    if (prefix_matches(routes_[i].match.path, path) && consider(i)) return true;
-  return false;
+    if (prefix_matches(routes_[i].match.path, path)) {
+      tier_length = routes_[i].match.path.size();
+      break;
+    }
+  if (tier_length == std::string::npos) return false;
+  return choose(g.prefix, [&](const Route& r) {
+    return r.match.path.size() == tier_length && prefix_matches(r.match.path, path);
+  });
 }
 
 Router::Match Router::match(std::string_view host, std::string_view path, std::string_view method) const {
@@ -117,7 +139,6 @@ Router::Match Router::match(std::string_view host, std::string_view path, std::s
       return m;
   }
   match_group(any_host_, path, method, m);
-  if (m.route) m.allow.clear();
   return m;
 }
 

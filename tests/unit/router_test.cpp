@@ -75,12 +75,25 @@ TEST(Router, MethodsFallThroughAndReport405) {
   EXPECT_EQ(m.allow, "POST");
 }
 
-TEST(Router, MethodMismatchFallsToLowerPrecedenceRoute) {
-  Router r({route("push", "", "/api/push", false, {"POST"}), route("api", "", "/api", true)});
-  auto m = r.match("h", "/api/push", "GET");
-  ASSERT_NE(m.route, nullptr);
-  EXPECT_EQ(m.route->name, "api");
-  EXPECT_TRUE(m.allow.empty());
+TEST(Router, MethodMismatchDoesNotFallThroughToLessSpecificRoutes) {
+  // A method list is access control: GET /admin must not reach the catch-all.
+  Router r({route("admin", "", "/admin", false, {"GET"}), route("all", "", "/", true),
+            route("push", "", "/api/push", true, {"POST"}), route("push-put", "", "/api/push", true, {"PUT", "POST"}),
+            route("api", "", "/api", true)});
+  auto m = r.match("h", "/admin", "DELETE");
+  EXPECT_EQ(m.route, nullptr);
+  EXPECT_EQ(m.allow, "GET");
+  auto p = r.match("h", "/api/push/x", "GET");
+  EXPECT_EQ(p.route, nullptr);
+  EXPECT_EQ(p.allow, "POST, PUT");
+  EXPECT_EQ(matched(r, "h", "/api/push/x", "PUT"), "push-put");
+  EXPECT_EQ(matched(r, "h", "/api/other", "GET"), "api");
+}
+
+TEST(Router, HostGroupWithPathMatchButWrongMethodIs405) {
+  Router r({route("host-get", "a.example", "/x", true, {"GET"}), route("any", "", "/x", true)});
+  EXPECT_EQ(r.match("a.example", "/x", "POST").route, nullptr);
+  EXPECT_EQ(matched(r, "b.example", "/x", "POST"), "any");
 }
 
 TEST(Router, DeclarationOrderBreaksTies) {
