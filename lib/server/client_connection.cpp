@@ -11,6 +11,7 @@
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
 #include "util/json_escape.hpp"
+#include "util/request_id.hpp"
 
 namespace obsgw::detail {
 
@@ -128,14 +129,20 @@ asio::awaitable<void> ClientConnection::run() {
     }
     if (broken_) break;
     if (state == http::RequestParser::State::failed) {
-      const auto& err = parser_.error();
+      const auto err = parser_.error();
       Metrics::instance().parse_errors.fetch_add(1, std::memory_order_relaxed);
       Metrics::instance().rejections.add(err.code);
-      Metrics::instance().unmatched().record(err.status, std::chrono::microseconds(0), 0, 0, false);
       keep_alive_ = false;
       body_done_ = false;
+      // The refusal gets a request id and an access log line like any other answer.
+      Exchange ex(std::move(head_), info_);
+      ex.set_request_id(util::generate_request_id());
+      ex.outcome.rejected_by = err.code;
+      exchange_ = &ex;
       std::error_code wec;
       co_await respond(err.status, err.code, err.message, {}, wec);
+      exchange_ = nullptr;
+      handler_.on_refused(ex);
       break;
     }
     begin_ += parser_.head_size();

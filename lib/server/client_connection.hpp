@@ -25,6 +25,8 @@ class RequestHandler {
   virtual ~RequestHandler() = default;
   // Answers one request through `down`. Must not throw.
   virtual asio::awaitable<void> handle(Exchange& ex, ClientConnection& down) = 0;
+  // A request the connection refused before it could be handled (malformed, over a limit): for logs and metrics.
+  virtual void on_refused(Exchange&) noexcept {}
 };
 
 class ClientConnection final : public Downstream {

@@ -18,6 +18,7 @@ class ProxyHandler final : public RequestHandler {
   void set_gateway(std::shared_ptr<const Gateway> g) noexcept { gateway_ = std::move(g); }
 
   asio::awaitable<void> handle(Exchange& ex, ClientConnection& down) override;
+  void on_refused(Exchange& ex) noexcept override { complete(*gateway_, ex, 0); }
 
  private:
   void complete(const Gateway& gw, Exchange& ex, std::size_t policies_ran) noexcept;
