@@ -49,7 +49,7 @@ build_and_test() {  # name, extra cmake args...
 
 build_and_test normal
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-  build_and_test sanitize -DOBSGW_SANITIZE=ON -DOBSGW_BUILD_EXAMPLES=OFF
+  build_and_test sanitize -DOBSGW_SANITIZE=ON
 
 step "fuzz: http_parser_fuzzer for ${fuzz_seconds}s"
 CXX=clang++ cmake -S "$root" -B "$build_root/fuzz" -G Ninja -DOBSGW_BUILD_FUZZERS=ON -DOBSGW_BUILD_TESTS=OFF \

@@ -19,7 +19,10 @@ import tempfile
 import threading
 import time
 
-GATEWAYD = os.environ.get("GATEWAYD") or "/work/main/build/apps/gatewayd/gatewayd"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GATEWAYD = os.environ.get("GATEWAYD") or os.path.join(REPO, "build", "apps", "gatewayd", "gatewayd")
+# What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print: a test fails when gatewayd did.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 LOCALHOST = "127.0.0.1"
 
 
@@ -291,6 +294,10 @@ class Gateway:
             except OSError:
                 pass
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+        reports = [l for l in self.stderr_lines if any(m in l for m in SANITIZER_MARKERS)]
+        if reports and not getattr(self, "_sanitizer_reported", False):
+            self._sanitizer_reported = True
+            raise AssertionError("gatewayd reported a sanitizer error:\n" + "\n".join(self.stderr_lines[-60:]))
         return self.proc.returncode
 
     # --- admin ---
