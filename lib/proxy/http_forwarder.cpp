@@ -34,6 +34,7 @@ using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr std::size_t kReadBuffer = 64 * 1024;
+constexpr std::chrono::milliseconds kTrustRecentlyUsed{250};
 
 struct UpstreamConnection {
   UpstreamConnection(Transport t, const asio::any_io_executor& ex) : transport(std::move(t)), dog(ex) {
@@ -163,7 +164,11 @@ std::unique_ptr<UpstreamConnection> HttpForwarder::take_idle() const {
   while (!p.idle.empty()) {
     auto c = std::move(p.idle.back());
     p.idle.pop_back();
-    if (now - c->idle_since < options_.idle_timeout && still_usable(*c)) return c;
+    if (now - c->idle_since >= options_.idle_timeout) continue;
+    // A connection that was busy a moment ago is taken as it is: upstreams close idle connections after seconds,
+    // not milliseconds, and saying so in a response (Connection: close) keeps it out of the pool. Checking costs a
+    // system call per request; the rare loser of the race is retried when idempotent.
+    if (now - c->idle_since < kTrustRecentlyUsed || still_usable(*c)) return c;
   }
   return nullptr;
 }
