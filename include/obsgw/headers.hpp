@@ -2,6 +2,7 @@
 /// @file
 /// An ordered list of HTTP header fields with case-insensitive lookup.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -59,9 +60,18 @@ class Headers {
   template <class Pred>
   std::size_t remove_if(Pred pred) {
     std::size_t before = entries_.size();
-    std::erase_if(entries_, [&](const Entry& e) { return pred(view(e)); });
+    auto first = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return pred(view(e)); });
+    if (first == entries_.end()) return 0;
+    trusted_ = std::min<std::size_t>(trusted_, static_cast<std::size_t>(first - entries_.begin()));
+    entries_.erase(std::remove_if(first, entries_.end(), [&](const Entry& e) { return pred(view(e)); }), entries_.end());
     return before - entries_.size();
   }
+
+  /// The parser marks the fields it validated; fields added or changed later (by policies) are not covered, and
+  /// the forwarder validates those before they go upstream.
+  void mark_trusted() noexcept { trusted_ = entries_.size(); }
+  /// How many leading fields are still as the parser validated them.
+  std::size_t trusted_count() const noexcept { return trusted_; }
 
   const_iterator begin() const noexcept;
   const_iterator end() const noexcept;
@@ -71,6 +81,7 @@ class Headers {
   void clear() noexcept {
     entries_.clear();
     arena_.clear();
+    trusted_ = 0;
   }
   void reserve(std::size_t fields, std::size_t bytes = 0) {
     entries_.reserve(fields);
@@ -89,6 +100,7 @@ class Headers {
 
   std::string arena_;
   std::vector<Entry> entries_;
+  std::size_t trusted_ = 0;
 
  public:
   class const_iterator {

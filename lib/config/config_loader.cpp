@@ -168,6 +168,11 @@ void read_route(const ConfigNode& r, RouteConfig& out, const std::set<std::strin
     out.has_rewrite = true;
     if (!out.match.prefix) p.add(rw->path(), "only valid with match.path_prefix");
     if (out.rewrite_prefix.empty() || out.rewrite_prefix.front() != '/') p.add(rw->path(), "must start with '/'");
+    for (char c : out.rewrite_prefix)
+      if (!http::is_target_char(c) || c == '?') {
+        p.add(rw->path(), "has a character that is not allowed in a URL path (percent-encode it)");
+        break;
+      }
   }
   if (auto policies = r.find("policies")) {
     if (!policies->is_array()) p.add(policies->path(), fmt::format("expected an array, got {}", policies->type_name()));

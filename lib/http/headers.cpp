@@ -38,6 +38,11 @@ Headers::Entry Headers::store(std::string_view name, std::string_view value) {
 void Headers::add(std::string_view name, std::string_view value) { entries_.push_back(store(name, value)); }
 
 void Headers::set(std::string_view name, std::string_view value) {
+  std::string name_copy;
+  if (!name.empty() && name.data() >= arena_.data() && name.data() < arena_.data() + arena_.size()) {
+    name_copy.assign(name);  // a view into our own buffer would dangle once store() appends
+    name = name_copy;
+  }
   auto match = [&](const Entry& e) { return e.name_size == name.size() && iequals(view(e).name, name); };
   auto first = std::find_if(entries_.begin(), entries_.end(), match);
   if (first == entries_.end()) {
@@ -45,10 +50,12 @@ void Headers::set(std::string_view name, std::string_view value) {
     return;
   }
   std::size_t index = static_cast<std::size_t>(first - entries_.begin());
+  trusted_ = std::min(trusted_, index);
   Entry replaced = store(name, value);
   entries_[index] = replaced;
   entries_.erase(std::remove_if(entries_.begin() + static_cast<std::ptrdiff_t>(index) + 1, entries_.end(), match),
                  entries_.end());
+  trusted_ = std::min(trusted_, entries_.size());
 }
 
 std::size_t Headers::remove(std::string_view name) {

@@ -11,6 +11,7 @@ std::string RequestHead::host() const {
   } else if (auto colon = a.rfind(':'); colon != std::string_view::npos) {
     a = a.substr(0, colon);
   }
+  if (!a.empty() && a.back() == '.') a.remove_suffix(1);  // "example.com." is "example.com"
   std::string h(a);
   for (char& c : h) c = http::ascii_lower(c);
   return h;

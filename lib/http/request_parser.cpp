@@ -65,6 +65,43 @@ bool normalize_path(std::string& path) {
   return true;
 }
 
+const char* canonicalize_path(std::string& path) {
+  if (path.find_first_of("%;.") == std::string::npos && path.find("//") == std::string::npos) return nullptr;
+  std::string out;
+  out.reserve(path.size());
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    char c = path[i];
+    if (c == '%') {  // the target was validated: two hex digits follow
+      char decoded = static_cast<char>(hex_value(path[i + 1]) * 16 + hex_value(path[i + 2]));
+      if (decoded == '/' || decoded == '\\' || decoded == '\0') return "encoded '/', '\\' or NUL in the path";
+      bool unreserved = (decoded >= 'a' && decoded <= 'z') || (decoded >= 'A' && decoded <= 'Z') ||
+                        (decoded >= '0' && decoded <= '9') || decoded == '-' || decoded == '.' || decoded == '_' ||
+                        decoded == '~';
+      if (unreserved) {
+        out.push_back(decoded);
+      } else {
+        out.append(path, i, 3);
+      }
+      i += 2;
+    } else if (c == '/' && !out.empty() && out.back() == '/') {
+      continue;  // merge slashes
+    } else {
+      out.push_back(c);
+    }
+  }
+  // A dot segment with parameters ("..;x", ".;x") is a traversal to servers that strip the parameters.
+  for (std::size_t seg = 0; seg < out.size();) {
+    std::size_t end = out.find('/', seg + 1);
+    if (end == std::string::npos) end = out.size();
+    std::string_view s(out.data() + seg + 1, end - seg - 1);
+    if (!s.empty() && s.front() == '.' && s.find(';') != std::string_view::npos) return "dot segment with parameters in the path";
+    seg = end;
+  }
+  if (!normalize_path(out)) return "path climbs above the root";
+  path = std::move(out);
+  return nullptr;
+}
+
 bool is_valid_authority(std::string_view a) noexcept {
   if (a.empty()) return false;
   std::string_view host = a;
@@ -178,7 +215,7 @@ RequestParser::State RequestParser::parse_target(std::string_view target, std::s
   if (out.path.empty()) out.path = "/";
   if (out.path.front() != '/') return fail(400, "bad_target", "path must start with '/'");
   if (q != std::string_view::npos) out.query.assign(rest.substr(q + 1));
-  if (!normalize_path(out.path)) return fail(400, "bad_target", "path climbs above the root");
+  if (const char* why = canonicalize_path(out.path)) return fail(400, "bad_target", why);
   return State::complete;
 }
 
@@ -203,6 +240,7 @@ RequestParser::State RequestParser::parse_fields(std::string_view block, Request
     }
     out.headers.add(name, value);
   }
+  out.headers.mark_trusted();
   return State::complete;
 }
 

@@ -44,6 +44,13 @@ class RequestParser {
 // path would climb above the root.
 bool normalize_path(std::string& path);
 
+// Brings a path to the one form that the router matches and the upstream receives, so that no spelling of a
+// path reaches an upstream (which may decode or merge it) past a route meant to guard it: percent-encoded
+// unreserved characters are decoded (%61 -> a), runs of '/' become one, dot-segments are removed. Refuses (returns
+// the reason) an encoded '/', '\' or NUL, a ';' in a dot segment (`..;` is `..` to some servers), and a path
+// that climbs above the root. Returns nullptr when the path is fine.
+const char* canonicalize_path(std::string& path);
+
 // Validates a Host header value or an absolute-form authority: reg-name or IP literal, optional port.
 bool is_valid_authority(std::string_view authority) noexcept;
 

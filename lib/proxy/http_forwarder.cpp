@@ -16,6 +16,7 @@
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include "http/char_classes.hpp"
 #include "http/chunked_decoder.hpp"
 #include "http/response_parser.hpp"
 #include "net/watchdog.hpp"
@@ -34,7 +35,6 @@ using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr std::size_t kReadBuffer = 64 * 1024;
-constexpr std::chrono::milliseconds kTrustRecentlyUsed{250};
 
 struct UpstreamConnection {
   UpstreamConnection(Transport t, const asio::any_io_executor& ex) : transport(std::move(t)), dog(ex) {
@@ -48,6 +48,9 @@ struct UpstreamConnection {
   std::uint64_t exchanges = 0;
   std::string head;       // the serialized request head; its capacity is reused across requests
   ResponseHead response;  // likewise for the parsed response head
+  // Set by the idle sentinel when anything (bytes, EOF, an error) arrives on the connection while it is pooled.
+  std::shared_ptr<bool> spoiled = std::make_shared<bool>(false);
+  bool watching = false;
 };
 
 // Connections of one upstream owned by one io thread: no locks.
@@ -76,14 +79,26 @@ ThreadPool& thread_pool_for(const void* key, const std::shared_ptr<const void>& 
   return *entries.back().pool;
 }
 
-// True when a pooled connection still looks usable: no EOF and no unexpected bytes waiting.
-bool still_usable(UpstreamConnection& c) {
-  if (!c.transport.is_open()) return false;
-  char byte;
-  ssize_t n = ::recv(c.transport.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return false;
-  if (n > 0) return c.transport.is_tls();  // TLS may carry post-handshake records (session tickets)
-  return errno == EAGAIN || errno == EWOULDBLOCK;
+// From the moment a response has been read whole until the connection is reused, a wait for readability watches
+// it: an idle HTTP/1.1 connection must stay silent, so anything that arrives (the upstream closing it, or stray
+// bytes such as a body after a HEAD answer) spoils it, and it is never reused: no response can reach the wrong
+// request. The watch starts right after the last read, before the coroutine yields again, so that no readiness
+// event can be consumed by the reactor while nothing waits on the socket. It costs no system call (the socket is
+// already registered with epoll), unlike a recv(MSG_PEEK) per request.
+void watch_idle(UpstreamConnection& c) {
+  if (c.watching) return;
+  c.watching = true;
+  *c.spoiled = false;
+  c.transport.socket().async_wait(asio::socket_base::wait_read, [spoiled = c.spoiled](const std::error_code& ec) {
+    if (ec != asio::error::operation_aborted) *spoiled = true;
+  });
+}
+
+void unwatch_idle(UpstreamConnection& c) {
+  if (!c.watching) return;
+  c.watching = false;
+  std::error_code ignored;
+  c.transport.socket().cancel(ignored);
 }
 
 bool is_idempotent(std::string_view method) {
@@ -138,7 +153,9 @@ class HttpForwarder final : public Forwarder {
   std::unique_ptr<UpstreamConnection> take_idle() const;
   void give_back(std::unique_ptr<UpstreamConnection> c) const;
   asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(clock::time_point deadline, std::error_code& ec) const;
-  void build_head(const Exchange& ex, bool chunked, std::uint64_t length, std::string& h) const;
+  // Serializes the upstream request head. Returns false when a policy left something that must not go on the
+  // wire (CR/LF or control bytes in a header, an invalid method, path or query): the request is refused.
+  bool build_head(const Exchange& ex, bool chunked, std::uint64_t length, std::string& h) const;
   asio::awaitable<void> read_response_head(UpstreamConnection& c, const Exchange& ex, clock::time_point deadline,
                                            ResponseHead& head, std::error_code& ec) const;
   // A read into the connection's buffer, in two halves so that no coroutine frame is made for it:
@@ -164,11 +181,9 @@ std::unique_ptr<UpstreamConnection> HttpForwarder::take_idle() const {
   while (!p.idle.empty()) {
     auto c = std::move(p.idle.back());
     p.idle.pop_back();
-    if (now - c->idle_since >= options_.idle_timeout) continue;
-    // A connection that was busy a moment ago is taken as it is: upstreams close idle connections after seconds,
-    // not milliseconds, and saying so in a response (Connection: close) keeps it out of the pool. Checking costs a
-    // system call per request; the rare loser of the race is retried when idempotent.
-    if (now - c->idle_since < kTrustRecentlyUsed || still_usable(*c)) return c;
+    if (now - c->idle_since >= options_.idle_timeout || *c->spoiled || !c->transport.is_open()) continue;
+    unwatch_idle(*c);
+    return c;
   }
   return nullptr;
 }
@@ -178,7 +193,9 @@ void HttpForwarder::give_back(std::unique_ptr<UpstreamConnection> c) const {
   c->idle_since = net::coarse_now();
   c->begin = c->end = 0;
   c->dog.disarm();
-  if (p.idle.size() >= options_.max_idle_connections) p.idle.pop_front();  // oldest goes
+  if (options_.max_idle_connections == 0 || *c->spoiled) return;  // the connection closes here
+  while (p.idle.size() >= options_.max_idle_connections) p.idle.pop_front();  // the oldest goes
+  watch_idle(*c);  // normally already watching since the last read
   p.idle.push_back(std::move(c));
 }
 
@@ -233,9 +250,19 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> HttpForwarder::connect(cloc
   co_return conn;
 }
 
-void HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t length, std::string& h) const {
+bool HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t length, std::string& h) const {
   const RequestHead& req = ex.request();
   h.clear();
+  if (!http::is_token(req.method) || req.path.empty() || req.path.front() != '/') return false;
+  for (char ch : req.path)
+    if (!http::is_target_char(ch) || ch == '?') return false;
+  for (char ch : req.query)
+    if (!http::is_target_char(ch)) return false;
+  std::size_t index = 0;
+  const std::size_t trusted = req.headers.trusted_count();
+  for (const auto& f : req.headers) {
+    if (index++ >= trusted && (!http::is_token(f.name) || !http::is_field_value(f.value))) return false;
+  }
   h.append(req.method).push_back(' ');
   h.append(url_.base_path).append(req.path);
   if (!req.query.empty()) h.append(1, '?').append(req.query);
@@ -260,6 +287,7 @@ void HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t l
   else if (length > 0 || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
     fmt::format_to(std::back_inserter(h), "Content-Length: {}\r\n", length);
   h.append("\r\n");
+  return true;
 }
 
 asio::awaitable<std::size_t> HttpForwarder::start_read(UpstreamConnection& c, clock::time_point deadline,
@@ -340,7 +368,9 @@ asio::awaitable<void> HttpForwarder::fail(Exchange& ex, Downstream& down, std::e
 asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) const {
   ex.outcome.upstream = options_.name;
   const RequestHead& req = ex.request();
-  const auto deadline = net::coarse_now() + options_.total_timeout;
+  // Bounds connecting and sending; once the request is sent it bounds the wait for the response head, so that a
+  // long upload (each read of which has its own timeout) does not eat into the upstream's time to answer.
+  auto deadline = net::coarse_now() + options_.total_timeout;
   const std::string* buffered = ex.buffered_body();
   const bool has_body = buffered ? !buffered->empty() : req.framing != BodyFraming::none;
   // A request is sent again on a fresh connection only when the pooled one failed before any answer, the
@@ -364,7 +394,14 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
     }
     ++ex.outcome.upstream_tries;
     UpstreamConnection& c = *conn;
-    build_head(ex, chunked, has_body ? length : 0, c.head);
+    if (!build_head(ex, chunked, has_body ? length : 0, c.head)) {
+      ex.outcome.rejected_by = "invalid_upstream_request";
+      detail::Metrics::instance().rejections.add("invalid_upstream_request");
+      std::error_code wec;
+      co_await down.respond_error(500, "invalid_upstream_request",
+                                  "a policy produced a request that cannot be sent (invalid header, method or path)", wec);
+      co_return;
+    }
     const std::string& head_text = c.head;
 
     // ---- send the request ----
@@ -417,6 +454,7 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
     }
     bool write_timed_out = c.dog.expired();
     c.dog.disarm();
+    deadline = net::coarse_now() + options_.total_timeout;
     if (client_ec) {
       // The client's body was bad, too large or too slow: the upstream got a partial request and is dropped.
       auto r = error_response_for(client_ec);
@@ -467,6 +505,7 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
 
     // ---- relay the response ----
     const bool upstream_keep_alive = head.keep_alive;
+    if (upstream_keep_alive && head.framing == BodyFraming::none) watch_idle(c);  // read whole already
     proxy::remove_hop_by_hop(head.headers, false);
     std::error_code dec;
     co_await down.write_head(head, dec);
@@ -483,6 +522,7 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
           std::string_view piece(c.buf.data() + c.begin, n);
           c.begin += n;
           left -= n;
+          if (left == 0 && upstream_keep_alive) watch_idle(c);
           co_await down.write_body(piece, dec);
         }
         complete = left == 0 && !uec;
@@ -496,6 +536,7 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
               break;
             }
             c.begin += step.consumed;
+            if (step.done && upstream_keep_alive) watch_idle(c);
             if (!step.data.empty()) co_await down.write_body(step.data, dec);
             if (step.done) {
               complete = true;

@@ -1,5 +1,6 @@
 #include "proxy/upstream_url.hpp"
 
+#include "http/char_classes.hpp"
 #include "http/request_parser.hpp"
 #include "obsgw/headers.hpp"
 
@@ -24,6 +25,11 @@ std::optional<UpstreamUrl> parse_upstream_url(const std::string& url, std::strin
     error = "must not contain a query or fragment";
     return std::nullopt;
   }
+  for (char c : path)
+    if (!http::is_target_char(c)) {
+      error = "has a character that is not allowed in a URL path (percent-encode it)";
+      return std::nullopt;
+    }
   if (!http::is_valid_authority(authority) || authority.find('@') != std::string_view::npos) {
     error = "has an invalid host or port";
     return std::nullopt;

@@ -156,7 +156,7 @@ asio::awaitable<void> ClientConnection::run() {
     body_error_.reset();
     chunked_.reset();
     out_.clear();
-    head_sent_ = response_done_ = chunked_out_ = no_body_out_ = false;
+    head_sent_ = response_done_ = chunked_out_ = no_body_out_ = response_policies_failed_ = false;
     keep_alive_ = head.keep_alive && !draining_;
 
     Exchange ex(std::move(head), info_);
@@ -340,6 +340,7 @@ asio::awaitable<std::size_t> ClientConnection::start_write(std::string_view a, s
                                                             std::error_code& ec) {
   // Not a coroutine: the caller awaits the write itself, which saves a frame per response.
   dog_.arm(options_.timeouts.write, &transport_);
+  if (!out_.empty()) head_sent_ = true;
   gather_ = {asio::buffer(out_), asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size()),
              asio::buffer(c.data(), c.size())};
   return transport_.write(gather_, ec);
@@ -357,12 +358,18 @@ asio::awaitable<void> ClientConnection::write_head(ResponseHead& head, std::erro
     for (const auto& f : exchange_->response_headers) head.headers.add(f.name, f.value);
     if (!exchange_->request_id().empty() && !head.headers.contains("x-request-id"))
       head.headers.add("X-Request-Id", exchange_->request_id());
-    if (const Route* r = exchange_->route())
-      for (const auto& p : r->policies) p->on_response(*exchange_, head);
+    if (const Route* r = exchange_->route(); r && !response_policies_failed_) {
+      try {
+        for (const auto& p : r->policies) p->on_response(*exchange_, head);
+      } catch (...) {
+        // The pipeline answers 500 instead; that answer must not run the failing policy again.
+        response_policies_failed_ = true;
+        throw;
+      }
+    }
     exchange_->outcome.status = head.status;
   }
-  serialize_head(head);
-  head_sent_ = true;
+  serialize_head(head);  // kept in out_ until the first write: until then an error can still replace it
   if (head.status == 101) {
     co_await start_write({}, {}, {}, ec);
     end_write(ec);

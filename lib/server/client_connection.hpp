@@ -100,7 +100,8 @@ class ClientConnection final : public Downstream {
   // response state
   std::string out_;           // serialized head waiting to go out with the first body bytes
   std::array<asio::const_buffer, 4> gather_;  // the buffers of the write in progress (one at a time)
-  bool head_sent_ = false;
+  bool head_sent_ = false;  // the head went to the socket (not merely serialized)
+  bool response_policies_failed_ = false;
   bool response_done_ = false;
   bool chunked_out_ = false;
   bool no_body_out_ = false;

@@ -119,7 +119,9 @@ struct Server::Impl {
     return acc;
   }
 
-  static void refuse(tcp::socket& s) {
+  // Over the connection limit or draining: a plain-HTTP client gets a 503 (best effort, never blocking); a TLS
+  // client cannot read plaintext, so it is just closed.
+  static void refuse(tcp::socket& s, bool tls) {
     static const std::string response = [] {
       std::string body = "{\"error\":\"too_many_connections\",\"message\":\"the gateway is at its connection limit\"}\n";
       return fmt::format("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
@@ -127,7 +129,7 @@ struct Server::Impl {
     }();
     std::error_code ec;
     s.non_blocking(true, ec);
-    s.write_some(asio::buffer(response), ec);  // best effort; never blocks the io thread
+    if (!tls) s.write_some(asio::buffer(response), ec);  // best effort; never blocks the io thread
     s.shutdown(tcp::socket::shutdown_both, ec);
     s.close(ec);
   }
@@ -172,12 +174,12 @@ struct Server::Impl {
         continue;
       }
       if (w.draining) {
-        refuse(socket);
+        refuse(socket, tls_ctx != nullptr);
         continue;
       }
       if (!admin && connections.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(options.max_connections)) {
         detail::Metrics::instance().refused_connections.fetch_add(1, std::memory_order_relaxed);
-        refuse(socket);
+        refuse(socket, tls_ctx != nullptr);
         continue;
       }
       connections.fetch_add(1, std::memory_order_relaxed);

@@ -36,6 +36,12 @@ void fuzz_request(std::string_view in) {
     check(whole.head_size() <= in.size());
     check(!head.path.empty() && (head.path[0] == '/' || head.path == "*"));
     check(head.path.find("/../") == std::string::npos && head.path.find("/./") == std::string::npos);
+    if (head.path != "*") {
+      check(head.path.find("//") == std::string::npos);                  // slashes merged
+      check(head.path.find("%2F") == std::string::npos && head.path.find("%2f") == std::string::npos);
+      std::string again = head.path;                                      // canonical form is a fixed point
+      check(canonicalize_path(again) == nullptr && again == head.path);
+    }
     check(head.method.size() <= 32);
   } else if (state == RequestParser::State::failed) {
     check(whole.error().status >= 400 && whole.error().status < 600);

@@ -59,12 +59,15 @@ class ForwardingTest(unittest.TestCase):
         self.assertEqual(self.up.snapshot()[0].header_all("Host"), [f"127.0.0.1:{self.up.port}"])
         self.assertEqual(r.header("X-Route"), "echo")
 
-    def test_percent_encoding_and_query_are_preserved(self):
-        """Percent-encoded bytes in the path and the raw query reach the upstream as the client wrote them."""
-        target = "/echo/a%20b/%2F%41?x=%2F&y=1+2&z"
-        r = self.get(target)
+    def test_path_is_canonical_and_query_preserved(self):
+        """The upstream gets the canonical path (unreserved %XX decoded, reserved ones kept, slashes merged) and the
+        query exactly as the client wrote it; an encoded slash in the path is refused."""
+        r = self.get("/echo//a%20b/%41?x=%2F&y=1+2&z")
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.json()["target"], target)
+        self.assertEqual(r.json()["target"], "/echo/a%20b/A?x=%2F&y=1+2&z")
+        bad = self.get("/echo/a%2Fb")
+        self.assertEqual(bad.status, 400, bad)
+        self.assertEqual(bad.json()["error"], "bad_target")
 
     def test_absolute_form_target_routes_by_its_authority(self):
         """An absolute-form target's authority wins over the Host header for routing and X-Forwarded-Host."""

@@ -300,6 +300,40 @@ TEST(NormalizePath, RemovesDotSegments) {
   EXPECT_FALSE(normalize_path(up));
 }
 
+TEST(CanonicalizePath, OneSpellingPerPath) {
+  auto canon = [](std::string p) {
+    const char* why = canonicalize_path(p);
+    EXPECT_EQ(why, nullptr) << p;
+    return p;
+  };
+  EXPECT_EQ(canon("/%61dmin/users"), "/admin/users");  // unreserved characters decoded
+  EXPECT_EQ(canon("//admin///users"), "/admin/users");  // slashes merged
+  EXPECT_EQ(canon("/a/%2e%2E/admin"), "/admin");
+  EXPECT_EQ(canon("/a%20b/%7e"), "/a%20b/~");           // reserved encodings kept, unreserved decoded
+  EXPECT_EQ(canon("/x;v=1/y"), "/x;v=1/y");             // parameters on ordinary segments are fine
+  for (std::string bad : {"/admin%2Fusers", "/admin%2fusers", "/a%5Cb", "/a%00", "/public/..;/admin", "/.;x/a",
+                          "/../x", "//../x"}) {
+    std::string p = bad;
+    EXPECT_NE(canonicalize_path(p), nullptr) << bad;
+  }
+}
+
+TEST(RequestParser, RouteGuardCannotBeSidesteppedBySpelling) {
+  for (const char* target : {"/%61dmin/users", "//admin/users", "/x/../admin/users", "/%2e/admin/users"}) {
+    auto r = parse(std::string("GET ") + target + " HTTP/1.1\r\nHost: a\r\n\r\n");
+    ASSERT_EQ(r.state, RequestParser::State::complete) << target;
+    EXPECT_EQ(r.head.path, "/admin/users") << target;
+  }
+  expect_rejected("GET /admin%2Fusers HTTP/1.1\r\nHost: a\r\n\r\n", 400, "bad_target");
+  expect_rejected("GET /p/..;/admin HTTP/1.1\r\nHost: a\r\n\r\n", 400, "bad_target");
+}
+
+TEST(RequestHead, HostIgnoresTrailingDotAndCase) {
+  RequestHead h;
+  h.authority = "API.Example.com.:8443";
+  EXPECT_EQ(h.host(), "api.example.com");
+}
+
 TEST(Authority, Validation) {
   EXPECT_TRUE(is_valid_authority("example.com"));
   EXPECT_TRUE(is_valid_authority("example.com:8080"));
