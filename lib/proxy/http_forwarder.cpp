@@ -35,6 +35,7 @@ using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr std::size_t kReadBuffer = 64 * 1024;
+constexpr std::chrono::milliseconds kTrustRecentlyUsed{250};
 
 struct UpstreamConnection {
   UpstreamConnection(Transport t, const asio::any_io_executor& ex) : transport(std::move(t)), dog(ex) {
@@ -48,9 +49,9 @@ struct UpstreamConnection {
   std::uint64_t exchanges = 0;
   std::string head;       // the serialized request head; its capacity is reused across requests
   ResponseHead response;  // likewise for the parsed response head
-  // Set by the idle sentinel when anything (bytes, EOF, an error) arrives on the connection while it is pooled.
-  std::shared_ptr<bool> spoiled = std::make_shared<bool>(false);
-  bool watching = false;
+  // The last response had no body (HEAD, 204, 304): a misbehaving upstream may still send one, so the
+  // connection is checked for stray bytes before its next use however recently it was used.
+  bool check_before_reuse = false;
 };
 
 // Connections of one upstream owned by one io thread: no locks.
@@ -79,26 +80,14 @@ ThreadPool& thread_pool_for(const void* key, const std::shared_ptr<const void>& 
   return *entries.back().pool;
 }
 
-// From the moment a response has been read whole until the connection is reused, a wait for readability watches
-// it: an idle HTTP/1.1 connection must stay silent, so anything that arrives (the upstream closing it, or stray
-// bytes such as a body after a HEAD answer) spoils it, and it is never reused: no response can reach the wrong
-// request. The watch starts right after the last read, before the coroutine yields again, so that no readiness
-// event can be consumed by the reactor while nothing waits on the socket. It costs no system call (the socket is
-// already registered with epoll), unlike a recv(MSG_PEEK) per request.
-void watch_idle(UpstreamConnection& c) {
-  if (c.watching) return;
-  c.watching = true;
-  *c.spoiled = false;
-  c.transport.socket().async_wait(asio::socket_base::wait_read, [spoiled = c.spoiled](const std::error_code& ec) {
-    if (ec != asio::error::operation_aborted) *spoiled = true;
-  });
-}
-
-void unwatch_idle(UpstreamConnection& c) {
-  if (!c.watching) return;
-  c.watching = false;
-  std::error_code ignored;
-  c.transport.socket().cancel(ignored);
+// True when a pooled connection is still fit for a new request: not closed by the upstream, and silent. Bytes
+// waiting on an idle HTTP/1.1 connection would be taken for the next request's response, so any bytes disqualify
+// it (for TLS they may be a harmless session ticket, but they cannot be told apart here without reading).
+bool still_usable(UpstreamConnection& c) {
+  if (!c.transport.is_open()) return false;
+  char byte;
+  ssize_t n = ::recv(c.transport.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 bool is_idempotent(std::string_view method) {
@@ -181,9 +170,13 @@ std::unique_ptr<UpstreamConnection> HttpForwarder::take_idle() const {
   while (!p.idle.empty()) {
     auto c = std::move(p.idle.back());
     p.idle.pop_back();
-    if (now - c->idle_since >= options_.idle_timeout || *c->spoiled || !c->transport.is_open()) continue;
-    unwatch_idle(*c);
-    return c;
+    if (now - c->idle_since >= options_.idle_timeout) continue;
+    // The check costs a system call per request, so a connection whose last response ended cleanly (with a body
+    // whose length we read exactly, and nothing after it in our buffer) moments ago is taken as it is: upstreams
+    // close idle connections after seconds, and announce it (Connection: close) when they close sooner. The rare
+    // loser of that race is retried when idempotent.
+    if (!c->check_before_reuse && now - c->idle_since < kTrustRecentlyUsed) return c;
+    if (still_usable(*c)) return c;
   }
   return nullptr;
 }
@@ -193,9 +186,8 @@ void HttpForwarder::give_back(std::unique_ptr<UpstreamConnection> c) const {
   c->idle_since = net::coarse_now();
   c->begin = c->end = 0;
   c->dog.disarm();
-  if (options_.max_idle_connections == 0 || *c->spoiled) return;  // the connection closes here
+  if (options_.max_idle_connections == 0) return;  // pooling disabled: the connection closes here
   while (p.idle.size() >= options_.max_idle_connections) p.idle.pop_front();  // the oldest goes
-  watch_idle(*c);  // normally already watching since the last read
   p.idle.push_back(std::move(c));
 }
 
@@ -505,7 +497,7 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
 
     // ---- relay the response ----
     const bool upstream_keep_alive = head.keep_alive;
-    if (upstream_keep_alive && head.framing == BodyFraming::none) watch_idle(c);  // read whole already
+    c.check_before_reuse = head.framing == BodyFraming::none;
     proxy::remove_hop_by_hop(head.headers, false);
     std::error_code dec;
     co_await down.write_head(head, dec);
@@ -522,7 +514,6 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
           std::string_view piece(c.buf.data() + c.begin, n);
           c.begin += n;
           left -= n;
-          if (left == 0 && upstream_keep_alive) watch_idle(c);
           co_await down.write_body(piece, dec);
         }
         complete = left == 0 && !uec;
@@ -536,7 +527,6 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
               break;
             }
             c.begin += step.consumed;
-            if (step.done && upstream_keep_alive) watch_idle(c);
             if (!step.data.empty()) co_await down.write_body(step.data, dec);
             if (step.done) {
               complete = true;

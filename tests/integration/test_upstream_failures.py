@@ -68,6 +68,25 @@ def extra_bytes_after_response(conn, up):
             respond(conn, b"real")
 
 
+def late_body_after_204(conn, up):
+    """To the first request, answers 204 and then, a moment later, sends bytes nobody asked for (a body after a
+    bodiless answer, as a buggy upstream might); later requests get honest answers."""
+    buf = bytearray()
+    while True:
+        head = read_request_head(conn, buf)
+        if head is None:
+            return
+        with up.lock:
+            first = not up.received
+            up.received.append(head[1])
+        if first:
+            conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+            time.sleep(0.05)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected")
+        else:
+            respond(conn, b"real")
+
+
 def interim_then_final(conn, up):
     if read_request_head(conn, bytearray()):
         conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
@@ -113,7 +132,7 @@ class UpstreamFailureTest(unittest.TestCase):
                          ("truncate", truncate_body), ("truncchunk", truncate_chunked), ("stall", stall_mid_body),
                          ("idleclose", close_when_idle), ("race", drop_second_request),
                          ("racepost", drop_second_request), ("desync", extra_bytes_after_response),
-                         ("interim", interim_then_final)]:
+                         ("late204", late_body_after_204), ("interim", interim_then_final)]:
             cls.raw[name] = RawUpstream(fn)
             cls.addClassCleanup(cls.raw[name].stop)
         cls.down_port = free_port()
@@ -212,6 +231,18 @@ class UpstreamFailureTest(unittest.TestCase):
             r = c.read_response()
         self.assertEqual((r.status, r.body), (200, b"real"))
         self.assertEqual(self.raw["desync"].connections_total, 2)
+
+    def test_late_bytes_after_bodiless_answer_never_reach_the_next_request(self):
+        """Bytes that arrive on a pooled connection after a 204 (while it sits idle, moments later) spoil it: the
+        next request, sent at once, gets its own answer on a fresh connection, never the stray bytes."""
+        with HttpConnection(self.port) as c:
+            c.request("POST", "/late204/1", body=b"x")
+            self.assertEqual(c.read_response("POST").status, 204)
+            time.sleep(0.15)  # the stray bytes arrive while the connection is pooled (well within 250 ms)
+            c.request("GET", "/late204/2")
+            r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"real"))
+        self.assertEqual(self.raw["late204"].connections_total, 2)
 
     def test_interim_responses_are_not_relayed(self):
         """103 and 100 interim responses from the upstream are swallowed; the client gets the final 200."""
