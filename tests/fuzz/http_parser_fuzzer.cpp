@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/base64url.hpp"
 #include "http/chunked_decoder.hpp"
 #include "http/request_parser.hpp"
 #include "http/response_parser.hpp"
@@ -127,6 +128,11 @@ void fuzz_response(std::string_view in) {
   }
 }
 
+// Token segments have exactly one spelling: whatever decodes must encode back to the same text.
+void fuzz_base64url(std::string_view in) {
+  if (auto decoded = auth::base64url_decode(in)) check(auth::base64url_encode(*decoded) == in);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -134,5 +140,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz_request(in);
   if (size < 4096) fuzz_chunked(in);
   fuzz_response(in);
+  fuzz_base64url(in);
   return 0;
 }

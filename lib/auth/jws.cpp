@@ -1,0 +1,133 @@
+#include "auth/jws.hpp"
+
+#include <openssl/ecdsa.h>
+#include <openssl/rsa.h>
+
+#include <memory>
+
+#include "auth/base64url.hpp"
+
+namespace obsgw::auth {
+
+namespace {
+struct MdCtxDeleter {
+  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
+};
+
+const EVP_MD* digest_of(JwsAlg alg) noexcept {
+  switch (alg) {
+    case JwsAlg::RS256: case JwsAlg::PS256: case JwsAlg::ES256: return EVP_sha256();
+    case JwsAlg::RS384: case JwsAlg::PS384: case JwsAlg::ES384: return EVP_sha384();
+    case JwsAlg::RS512: case JwsAlg::PS512: return EVP_sha512();
+    case JwsAlg::EdDSA: return nullptr;  // Ed25519 hashes internally
+  }
+  return nullptr;
+}
+
+// JWS carries ECDSA signatures as fixed-size R||S; OpenSSL wants DER.
+std::optional<std::string> ecdsa_raw_to_der(std::string_view raw, std::size_t coordinate_size) {
+  if (raw.size() != 2 * coordinate_size) return std::nullopt;
+  ECDSA_SIG* sig = ECDSA_SIG_new();
+  BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()), static_cast<int>(coordinate_size), nullptr);
+  BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()) + coordinate_size,
+                        static_cast<int>(coordinate_size), nullptr);
+  ECDSA_SIG_set0(sig, r, s);
+  unsigned char* der = nullptr;
+  int len = i2d_ECDSA_SIG(sig, &der);
+  ECDSA_SIG_free(sig);
+  if (len <= 0) return std::nullopt;
+  std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+}  // namespace
+
+std::optional<JwsAlg> parse_jws_alg(std::string_view n) noexcept {
+  if (n == "RS256") return JwsAlg::RS256;
+  if (n == "RS384") return JwsAlg::RS384;
+  if (n == "RS512") return JwsAlg::RS512;
+  if (n == "PS256") return JwsAlg::PS256;
+  if (n == "PS384") return JwsAlg::PS384;
+  if (n == "PS512") return JwsAlg::PS512;
+  if (n == "ES256") return JwsAlg::ES256;
+  if (n == "ES384") return JwsAlg::ES384;
+  if (n == "EdDSA") return JwsAlg::EdDSA;
+  return std::nullopt;
+}
+
+const char* to_string(JwsAlg alg) noexcept {
+  switch (alg) {
+    case JwsAlg::RS256: return "RS256";
+    case JwsAlg::RS384: return "RS384";
+    case JwsAlg::RS512: return "RS512";
+    case JwsAlg::PS256: return "PS256";
+    case JwsAlg::PS384: return "PS384";
+    case JwsAlg::PS512: return "PS512";
+    case JwsAlg::ES256: return "ES256";
+    case JwsAlg::ES384: return "ES384";
+    case JwsAlg::EdDSA: return "EdDSA";
+  }
+  return "?";
+}
+
+bool key_fits(JwsAlg alg, const VerificationKey& key) noexcept {
+  if (!key.alg.empty() && key.alg != to_string(alg)) return false;
+  switch (alg) {
+    case JwsAlg::RS256: case JwsAlg::RS384: case JwsAlg::RS512:
+    case JwsAlg::PS256: case JwsAlg::PS384: case JwsAlg::PS512: return key.kind == KeyKind::rsa;
+    case JwsAlg::ES256: return key.kind == KeyKind::ec_p256;
+    case JwsAlg::ES384: return key.kind == KeyKind::ec_p384;
+    case JwsAlg::EdDSA: return key.kind == KeyKind::ed25519;
+  }
+  return false;
+}
+
+bool verify_jws_signature(JwsAlg alg, const VerificationKey& key, std::string_view signing_input,
+                          std::string_view signature) {
+  if (!key.pkey || !key_fits(alg, key)) return false;
+  std::string der;
+  if (alg == JwsAlg::ES256 || alg == JwsAlg::ES384) {
+    auto converted = ecdsa_raw_to_der(signature, alg == JwsAlg::ES256 ? 32 : 48);
+    if (!converted) return false;
+    der = std::move(*converted);
+    signature = der;
+  }
+  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, digest_of(alg), nullptr, key.pkey.get()) != 1) return false;
+  if (alg == JwsAlg::PS256 || alg == JwsAlg::PS384 || alg == JwsAlg::PS512) {
+    if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1)
+      return false;
+  }
+  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                          reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1;
+}
+
+std::optional<CompactJws> split_compact_jws(std::string_view token, std::size_t max_size, std::string& error) {
+  if (token.size() > max_size) {
+    error = "token too large";
+    return std::nullopt;
+  }
+  auto first = token.find('.');
+  auto second = first == std::string_view::npos ? first : token.find('.', first + 1);
+  if (first == std::string_view::npos || second == std::string_view::npos ||
+      token.find('.', second + 1) != std::string_view::npos) {
+    error = "not a compact JWS (three dot-separated parts)";
+    return std::nullopt;
+  }
+  std::string_view h = token.substr(0, first), p = token.substr(first + 1, second - first - 1),
+                   s = token.substr(second + 1);
+  if (h.empty() || p.empty() || s.empty()) {
+    error = "empty JWS part";
+    return std::nullopt;
+  }
+  auto header = base64url_decode(h), payload = base64url_decode(p), signature = base64url_decode(s);
+  if (!header || !payload || !signature) {
+    error = "invalid base64url";
+    return std::nullopt;
+  }
+  return CompactJws{std::move(*header), std::move(*payload), token.substr(0, second), std::move(*signature)};
+}
+
+}  // namespace obsgw::auth
