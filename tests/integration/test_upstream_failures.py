@@ -50,41 +50,36 @@ def stall_mid_body(conn, up):
         up.stop_event.wait(5)
 
 
-def extra_bytes_after_response(conn, up):
-    """To the very first request, sends a second, unrequested response right behind the answer; after that it
-    serves honestly."""
-    buf = bytearray()
-    while True:
-        head = read_request_head(conn, buf)
-        if head is None:
-            return
-        with up.lock:
-            inject = not up.received
-            up.received.append(head[1])
-        if inject:
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
-                         b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected")
-        else:
-            respond(conn, b"real")
+def misbehave_once(first_answer):
+    """A handler that answers the very first request with first_answer(conn) and every later one honestly."""
+    def handler(conn, up):
+        buf = bytearray()
+        while True:
+            head = read_request_head(conn, buf)
+            if head is None:
+                return
+            with up.lock:
+                first = not up.received
+                up.received.append(head[1])
+            if first:
+                first_answer(conn)
+            else:
+                respond(conn, b"real")
+    return handler
 
 
-def late_body_after_204(conn, up):
-    """To the first request, answers 204 and then, a moment later, sends bytes nobody asked for (a body after a
-    bodiless answer, as a buggy upstream might); later requests get honest answers."""
-    buf = bytearray()
-    while True:
-        head = read_request_head(conn, buf)
-        if head is None:
-            return
-        with up.lock:
-            first = not up.received
-            up.received.append(head[1])
-        if first:
-            conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
-            time.sleep(0.05)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected")
-        else:
-            respond(conn, b"real")
+def second_response_right_behind(conn):
+    """An unrequested second response sent right behind the answer."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+                 b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected")
+
+
+def late_body_after_204(conn):
+    """A 204, then a moment later bytes nobody asked for (a body after a bodiless answer, as a buggy upstream
+    might send)."""
+    conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+    time.sleep(0.05)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected")
 
 
 def interim_then_final(conn, up):
@@ -131,8 +126,8 @@ class UpstreamFailureTest(unittest.TestCase):
         for name, fn in [("closer", close_without_response), ("garbage", send_garbage),
                          ("truncate", truncate_body), ("truncchunk", truncate_chunked), ("stall", stall_mid_body),
                          ("idleclose", close_when_idle), ("race", drop_second_request),
-                         ("racepost", drop_second_request), ("desync", extra_bytes_after_response),
-                         ("late204", late_body_after_204), ("interim", interim_then_final)]:
+                         ("racepost", drop_second_request), ("desync", misbehave_once(second_response_right_behind)),
+                         ("late204", misbehave_once(late_body_after_204)), ("interim", interim_then_final)]:
             cls.raw[name] = RawUpstream(fn)
             cls.addClassCleanup(cls.raw[name].stop)
         cls.down_port = free_port()
