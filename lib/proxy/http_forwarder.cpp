@@ -46,7 +46,6 @@ struct UpstreamConnection {
   std::vector<char> buf;
   std::size_t begin = 0, end = 0;
   clock::time_point idle_since;
-  std::uint64_t exchanges = 0;
   std::string head;       // the serialized request head; its capacity is reused across requests
   ResponseHead response;  // likewise for the parsed response head
   // The last response had no body (HEAD, 204, 304): a misbehaving upstream may still send one, so the
@@ -69,13 +68,12 @@ struct PoolEntry {
   std::unique_ptr<ThreadPool> pool;
 };
 
-ThreadPool& thread_pool_for(const void* key, const std::shared_ptr<const void>& token) {
+ThreadPool& thread_pool_for(const std::shared_ptr<const void>& token) {
   thread_local std::vector<PoolEntry> entries;
   for (auto& e : entries) {
     if (!e.owner.owner_before(token) && !token.owner_before(e.owner) && !e.owner.expired()) return *e.pool;
   }
   std::erase_if(entries, [](const PoolEntry& e) { return e.owner.expired(); });
-  (void)key;
   entries.push_back(PoolEntry{token, std::make_unique<ThreadPool>()});
   return *entries.back().pool;
 }
@@ -138,7 +136,7 @@ class HttpForwarder final : public Forwarder {
   }
 
  private:
-  ThreadPool& pool() const { return thread_pool_for(this, alive_); }
+  ThreadPool& pool() const { return thread_pool_for(alive_); }
   std::unique_ptr<UpstreamConnection> take_idle() const;
   void give_back(std::unique_ptr<UpstreamConnection> c) const;
   asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(clock::time_point deadline, std::error_code& ec) const;

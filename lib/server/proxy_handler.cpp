@@ -56,7 +56,8 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
 
   std::size_t ran = 0;
   bool answered = false;
-  std::string failed_policy;
+  bool failed = false;
+  std::string_view running = "forwarder";  // what was running if an exception comes (names outlive the exchange)
   try {
     for (const auto& policy : route.policies) {
       if (policy->body_limit() > 0 && !ex.buffered_body()) {
@@ -72,7 +73,7 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
         }
         ex.set_buffered_body(std::move(body));
       }
-      failed_policy = policy->name();
+      running = policy->name();
       ++ran;
       Verdict v = policy->on_request(ex);
       if (v.suspends()) v = co_await policy->on_request_async(ex);
@@ -85,16 +86,15 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
         break;
       }
     }
-    failed_policy.clear();
+    running = "forwarder";
     if (!answered) co_await route.forwarder->forward(ex, down);
   } catch (const std::exception& e) {
     if (logger_->enabled(LogLevel::error))
       logger_->log(LogLevel::error, "exception in request pipeline",
-                   {{"request_id", ex.request_id()}, {"route", route.name}, {"policy", failed_policy}, {"what", e.what()}});
-    answered = false;
-    failed_policy = failed_policy.empty() ? "forwarder" : failed_policy;
+                   {{"request_id", ex.request_id()}, {"route", route.name}, {"policy", running}, {"what", e.what()}});
+    failed = true;
   }
-  if (!failed_policy.empty()) {
+  if (failed) {
     Metrics::instance().rejections.add("internal_error");
     ex.outcome.rejected_by = "internal_error";
     if (!down.head_sent()) co_await down.respond(500, "internal_error", "the gateway failed to process the request", {}, ec);

@@ -364,15 +364,8 @@ class IncompleteResponse(Exception):
         self.partial = partial
 
 
-class Response:
-    def __init__(self, version, status, reason, headers, body, interim=()):
-        self.version = version
-        self.status = status
-        self.reason = reason
-        self.headers = headers  # [(name, value)] in wire order
-        self.body = body
-        self.interim = list(interim)  # 1xx responses that came first: [(status, headers)]
-        self.chunked = False
+class HeaderLookup:
+    """Case-insensitive access to `self.headers`, a list of (name, value) pairs in wire order."""
 
     def header(self, name, default=None):
         for n, v in self.headers:
@@ -382,6 +375,17 @@ class Response:
 
     def header_all(self, name):
         return [v for n, v in self.headers if n.lower() == name.lower()]
+
+
+class Response(HeaderLookup):
+    def __init__(self, version, status, reason, headers, body, interim=()):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # [(name, value)] in wire order
+        self.body = body
+        self.interim = list(interim)  # 1xx responses that came first: [(status, headers)]
+        self.chunked = False
 
     def json(self):
         return json.loads(self.body)

@@ -25,10 +25,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from harness import LOCALHOST, pattern_chunks
+from harness import LOCALHOST, HeaderLookup, pattern_chunks
 
 
-class RecordedRequest:
+class RecordedRequest(HeaderLookup):
     def __init__(self, method, target, headers, peer_port):
         self.method = method
         self.target = target
@@ -39,15 +39,6 @@ class RecordedRequest:
         self.body_sha256 = None
         self.complete = False  # the whole body arrived
         self.finished = False  # body reading is over (complete or cut)
-
-    def header(self, name, default=None):
-        for n, v in self.headers:
-            if n.lower() == name.lower():
-                return v
-        return default
-
-    def header_all(self, name):
-        return [v for n, v in self.headers if n.lower() == name.lower()]
 
     def __repr__(self):
         return f"<RecordedRequest {self.method} {self.target} complete={self.complete}>"
@@ -79,6 +70,17 @@ class _EchoHandler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self._handle(head=True)
 
+    def _read_counted(self, left, h, rec):
+        """Reads `left` body bytes into the hash; False when the connection ended first."""
+        while left:
+            data = self.rfile.read(min(left, 256 * 1024))
+            if not data:
+                return False
+            h.update(data)
+            rec.body_len += len(data)
+            left -= len(data)
+        return True
+
     def _read_body(self, rec):
         h = hashlib.sha256()
         te = self.headers.get("Transfer-Encoding")
@@ -98,25 +100,13 @@ class _EchoHandler(BaseHTTPRequestHandler):
                         if t == b"\r\n":
                             break
                     break
-                left = size
-                while left:
-                    data = self.rfile.read(min(left, 256 * 1024))
-                    if not data:
-                        return h
-                    h.update(data)
-                    rec.body_len += len(data)
-                    left -= len(data)
+                if not self._read_counted(size, h, rec):
+                    return h
                 if self.rfile.read(2) != b"\r\n":
                     return h
         else:
-            left = int(self.headers.get("Content-Length") or 0)
-            while left:
-                data = self.rfile.read(min(left, 256 * 1024))
-                if not data:
-                    return h
-                h.update(data)
-                rec.body_len += len(data)
-                left -= len(data)
+            if not self._read_counted(int(self.headers.get("Content-Length") or 0), h, rec):
+                return h
         rec.complete = True
         return h
 
