@@ -56,6 +56,12 @@ GatewayBuilder::RouteBuilder& GatewayBuilder::RouteBuilder::use(std::shared_ptr<
   return *this;
 }
 
+GatewayBuilder::RouteBuilder& GatewayBuilder::RouteBuilder::forward_auth(ForwardAuthOptions options) {
+  route_.forwarder = make_forward_auth_responder("forward_auth", options);
+  route_.policies.insert(route_.policies.begin(), make_forward_auth_guard(std::move(options)));
+  return *this;
+}
+
 GatewayBuilder::RouteBuilder& GatewayBuilder::route(std::string name) {
   routes_.push_back(std::make_unique<RouteBuilder>());
   routes_.back()->route_.name = std::move(name);
@@ -72,7 +78,7 @@ std::shared_ptr<const Gateway> GatewayBuilder::build() {
   for (auto& rb : routes_) {
     Route r = rb->route_;
     for (const auto& f : upstreams_)
-      if (f->name() == rb->upstream_) r.forwarder = f;
+      if (!r.forwarder && f->name() == rb->upstream_) r.forwarder = f;
     if (!r.forwarder)
       throw std::invalid_argument(fmt::format("route \"{}\": unknown upstream \"{}\"", r.name, rb->upstream_));
     routes.push_back(std::move(r));

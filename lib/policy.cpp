@@ -5,6 +5,7 @@ namespace obsgw {
 const char* to_string(Phase p) noexcept {
   switch (p) {
     case Phase::authenticate: return "authenticate";
+    case Phase::authorize: return "authorize";
     case Phase::resolve_tenant: return "resolve_tenant";
     case Phase::limit: return "limit";
     case Phase::transform: return "transform";

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what obsgw needs from Debian's packages, only what is missing.
 #   scripts/install-deps.sh build   - compiler, CMake and the libraries (enough for the demo)
-#   scripts/install-deps.sh test    - plus clang/libFuzzer, Python, OpenSSL CLI, curl, nginx and Prometheus for the tests
+#   scripts/install-deps.sh test    - plus clang/libFuzzer, Python, OpenSSL CLI, curl, nginx and Prometheus for the tests,
+#                                     and `npm ci` of the OpenID Provider fixture (needs Node.js >= 20.19 already there)
 set -euo pipefail
 
 profile="${1:-test}"
@@ -18,14 +19,32 @@ for p in "${pkgs[@]}"; do
 done
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#pkgs[@]} packages present"
-  exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
+elif [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
   exit 1
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # --no-install-recommends keeps Prometheus from pulling its web UI packages.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# --no-install-recommends keeps Prometheus from pulling its web UI packages.
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+[ "$profile" = "test" ] || exit 0
+# The integration tests' OpenID Provider is npm oidc-provider 9, which needs Node.js >= 20.19. Debian 12's own
+# nodejs is 18, so Node is not installed from apt: it has to come with the machine (or CI's setup step).
+node_version="$(node --version 2>/dev/null || true)"
+IFS=. read -r node_major node_minor _ <<<"${node_version#v}"
+if ! [[ "$node_major" =~ ^[0-9]+$ && "$node_minor" =~ ^[0-9]+$ ]] ||
+   (( node_major < 20 || (node_major == 20 && node_minor < 19) )); then
+  echo "install-deps: Node.js >= 20.19 is needed for tests/integration/oidc, found '${node_version:-no node}'" \
+       "(Debian's nodejs 18 is too old; install Node.js 20.19+ or 22 LTS)" >&2
+  exit 1
+fi
+oidc_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/oidc"
+if [ -d "$oidc_dir/node_modules/oidc-provider" ]; then
+  echo "install-deps: oidc-provider present (node $node_version)"
+else
+  echo "install-deps: npm ci in tests/integration/oidc (node $node_version)"
+  (cd "$oidc_dir" && npm ci --no-audit --no-fund)
+fi

@@ -64,10 +64,23 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", o.log_level, "debug, info, warn, error or off")->envname("OBSGW_LOG_LEVEL");
   CLI11_PARSE(app, argc, argv);
 
+  // Signals are taken on this thread only: block them before any thread starts (building the gateway starts
+  // the background loop that fetches identity providers' keys), so that every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
   obsgw::Config config;
   std::shared_ptr<const obsgw::Gateway> gateway;
+  std::shared_ptr<obsgw::Logger> logger;
   try {
     config = load(config_path, o);
+    if (!check_only) {
+      logger = std::make_shared<obsgw::Logger>(1, config.logging.level);
+      obsgw::set_event_logger(logger);  // key fetches begin while the gateway is built
+    }
     gateway = obsgw::build_gateway(config, io_threads(config));
   } catch (const obsgw::ConfigError& e) {
     std::cerr << "gatewayd: invalid configuration:\n" << e.what() << "\n";
@@ -79,14 +92,6 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // Signals are taken on this thread only; the io threads never see them.
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, s);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-
-  auto logger = std::make_shared<obsgw::Logger>(1, config.logging.level);
   std::unique_ptr<obsgw::Server> server;
   try {
     server = std::make_unique<obsgw::Server>(config.server, gateway, logger);

@@ -6,12 +6,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "obsgw/config_node.hpp"
+#include "obsgw/forward_auth.hpp"
 #include "obsgw/forwarder.hpp"
 #include "obsgw/gateway.hpp"
 #include "obsgw/logger.hpp"
@@ -43,6 +45,7 @@ struct RouteConfig {
   std::string rewrite_prefix;
   bool has_rewrite = false;
   std::vector<ConfigNode> policies;  ///< each an object with a "type"
+  std::optional<ForwardAuthOptions> forward_auth;  ///< set: the route answers forward-auth checks (no upstream)
 };
 
 struct Config {

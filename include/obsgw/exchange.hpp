@@ -4,6 +4,7 @@
 
 #include <any>
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -50,8 +51,9 @@ class Exchange {
   const std::string& request_id() const noexcept { return request_id_; }
   void set_request_id(std::string id) { request_id_ = std::move(id); }
 
-  /// Written by the Authenticator.
-  Identity identity;
+  /// Written by the Authenticator; null while anonymous. Shared with the verified-token cache, so a cached
+  /// token costs no copy.
+  std::shared_ptr<const Identity> identity;
   /// Written by the TenantResolver: one tenant, or several for federated queries.
   std::vector<std::string> tenants;
 

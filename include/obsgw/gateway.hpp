@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "obsgw/forward_auth.hpp"
 #include "obsgw/forwarder.hpp"
 #include "obsgw/router.hpp"
 
@@ -55,6 +56,8 @@ class GatewayBuilder {
     RouteBuilder& rewrite_prefix(std::string replacement);
     RouteBuilder& to(std::string upstream_name);
     RouteBuilder& use(std::shared_ptr<const Policy> policy);
+    /// Makes this a forward-auth route (no upstream): see forward_auth.hpp.
+    RouteBuilder& forward_auth(ForwardAuthOptions options = {});
 
    private:
     friend class GatewayBuilder;

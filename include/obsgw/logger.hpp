@@ -54,4 +54,8 @@ class Logger {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Installs the logger for events outside any request (identity provider key fetches, ...). Server does this
+/// for its own logger; call it earlier (before building a Gateway) to see the first fetches too.
+void set_event_logger(std::shared_ptr<Logger> logger);
+
 }  // namespace obsgw

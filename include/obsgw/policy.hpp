@@ -3,7 +3,7 @@
 /// Composable request policies and the phase each runs in.
 ///
 /// A request passes through fixed phases (docs/pipeline.md draws the chart):
-///   route → authenticate → resolve_tenant → limit → transform → sign → forward → complete
+///   route → authenticate → authorize → resolve_tenant → limit → transform → sign → forward → complete
 /// A route lists its policies; the gateway orders them by phase (keeping the listed order within a phase).
 /// Any policy may answer the client itself; `on_complete` of every policy that ran is called in all cases.
 
@@ -20,6 +20,7 @@ namespace obsgw {
 
 enum class Phase : unsigned char {
   authenticate,    ///< establish Exchange::identity
+  authorize,       ///< decide whether that identity may use the route (scopes, groups, roles, claims)
   resolve_tenant,  ///< establish Exchange::tenants
   limit,           ///< admit or refuse (rate limits, quotas, IP rules)
   transform,       ///< edit the upstream request (headers, path)
@@ -62,6 +63,12 @@ class Policy {
 class Authenticator : public Policy {
  public:
   Phase phase() const noexcept final { return Phase::authenticate; }
+};
+
+/// Decides whether the authenticated identity may use the route, or rejects with 403.
+class Authorizer : public Policy {
+ public:
+  Phase phase() const noexcept final { return Phase::authorize; }
 };
 
 /// Establishes the tenant(s) the request acts for (Exchange::tenants) or rejects with 403.

@@ -39,7 +39,12 @@ std::optional<ClaimFailure> validate_claims(std::string_view header_json, std::s
     return failure("malformed_token", "the token header is not a JSON object");
   if (payload_parser.parse(payload_text).get(payload) != simdjson::SUCCESS || !payload.is_object())
     return failure("malformed_token", "the token payload is not a JSON object");
+  return validate_claims(header, payload, rules, now, out);
+}
 
+std::optional<ClaimFailure> validate_claims(simdjson::dom::element header, simdjson::dom::element payload,
+                                            const ClaimRules& rules, std::chrono::system_clock::time_point now,
+                                            ValidatedClaims& out) {
   // Critical extensions we do not implement make the token unusable (RFC 7515 4.1.11); we implement none.
   if (header["crit"].error() == simdjson::SUCCESS)
     return failure("unsupported_token", "the token requires extensions the gateway does not implement (crit)");

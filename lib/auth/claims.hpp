@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <simdjson.h>
+
 namespace obsgw::auth {
 
 struct ClaimRules {
@@ -35,6 +37,11 @@ struct ValidatedClaims {
 // Checks `header_json` and `payload_json` against `rules` at time `now`. On success fills `out` and returns
 // nullopt; otherwise the first failure.
 std::optional<ClaimFailure> validate_claims(std::string_view header_json, std::string_view payload_json,
+                                            const ClaimRules& rules, std::chrono::system_clock::time_point now,
+                                            ValidatedClaims& out);
+
+// The same on already parsed JSON (the verifier parses header and payload once, with per-thread parsers).
+std::optional<ClaimFailure> validate_claims(simdjson::dom::element header, simdjson::dom::element payload,
                                             const ClaimRules& rules, std::chrono::system_clock::time_point now,
                                             ValidatedClaims& out);
 

@@ -1,6 +1,8 @@
 #include "auth/jws.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
+#include <openssl/hmac.h>
 #include <openssl/rsa.h>
 
 #include <memory>
@@ -102,6 +104,24 @@ bool verify_jws_signature(JwsAlg alg, const VerificationKey& key, std::string_vi
   }
   return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
                           reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1;
+}
+
+std::optional<HmacAlg> parse_hmac_alg(std::string_view n) noexcept {
+  if (n == "HS256") return HmacAlg::HS256;
+  if (n == "HS384") return HmacAlg::HS384;
+  if (n == "HS512") return HmacAlg::HS512;
+  return std::nullopt;
+}
+
+bool verify_hmac_signature(HmacAlg alg, std::string_view secret, std::string_view signing_input,
+                           std::string_view signature) {
+  const EVP_MD* md = alg == HmacAlg::HS256 ? EVP_sha256() : alg == HmacAlg::HS384 ? EVP_sha384() : EVP_sha512();
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!HMAC(md, secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(signing_input.data()),
+            signing_input.size(), mac, &len))
+    return false;
+  return signature.size() == len && CRYPTO_memcmp(mac, signature.data(), len) == 0;
 }
 
 std::optional<CompactJws> split_compact_jws(std::string_view token, std::size_t max_size, std::string& error) {

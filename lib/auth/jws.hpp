@@ -25,6 +25,13 @@ bool key_fits(JwsAlg alg, const VerificationKey& key) noexcept;
 bool verify_jws_signature(JwsAlg alg, const VerificationKey& key, std::string_view signing_input,
                           std::string_view signature);
 
+// HMAC algorithms, usable only with a secret configured for a provider: never with a key from a JWK set.
+enum class HmacAlg { HS256, HS384, HS512 };
+std::optional<HmacAlg> parse_hmac_alg(std::string_view name) noexcept;
+// Constant-time comparison of the MAC of `signing_input` under `secret` with `signature`.
+bool verify_hmac_signature(HmacAlg alg, std::string_view secret, std::string_view signing_input,
+                           std::string_view signature);
+
 struct CompactJws {
   std::string header_json;
   std::string payload_json;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "http/char_classes.hpp"
+#include "config/identity_policies.hpp"
 #include "obsgw/header_transform.hpp"
 #include "proxy/upstream_url.hpp"
 
@@ -131,7 +132,7 @@ void read_upstream(const std::string& name, const ConfigNode& u, UpstreamOptions
 
 void read_route(const ConfigNode& r, RouteConfig& out, const std::set<std::string>& upstreams,
                 const PolicyRegistry& registry, ConfigProblems& p) {
-  if (!r.expect_object({"name", "match", "upstream", "rewrite_prefix", "policies"}, p)) return;
+  if (!r.expect_object({"name", "match", "upstream", "forward_auth", "rewrite_prefix", "policies"}, p)) return;
   out.name = r.get_string("name", "", p);
   if (out.name.empty()) p.add(r.path() + ".name", "required");
   if (auto m = r.find("match")) {
@@ -161,8 +162,14 @@ void read_route(const ConfigNode& r, RouteConfig& out, const std::set<std::strin
     }
   }
   out.upstream = r.get_string("upstream", "", p);
-  if (out.upstream.empty()) p.add(r.path() + ".upstream", "required");
-  else if (!upstreams.count(out.upstream)) p.add(r.path() + ".upstream", fmt::format("unknown upstream \"{}\"", out.upstream));
+  if (auto fa = r.find("forward_auth")) {
+    out.forward_auth = config::read_forward_auth(*fa, p);
+    if (r.find("upstream")) p.add(fa->path(), "a forward_auth route answers itself: remove \"upstream\"");
+  } else if (out.upstream.empty()) {
+    p.add(r.path() + ".upstream", "required (or \"forward_auth\")");
+  } else if (!upstreams.count(out.upstream)) {
+    p.add(r.path() + ".upstream", fmt::format("unknown upstream \"{}\"", out.upstream));
+  }
   if (auto rw = r.find("rewrite_prefix")) {
     out.rewrite_prefix = r.get_string("rewrite_prefix", "", p);
     out.has_rewrite = true;
@@ -246,6 +253,9 @@ ConfigError::ConfigError(std::vector<std::string> problems)
 PolicyRegistry PolicyRegistry::with_builtins() {
   PolicyRegistry r;
   r.add("headers", make_header_transform);
+  r.add("jwt", config::make_jwt_policy);
+  r.add("tenant", config::make_tenant_policy);
+  r.add("authorize", config::make_authorize_policy);
   return r;
 }
 
@@ -337,6 +347,14 @@ std::shared_ptr<const Gateway> build_gateway(const Config& config, unsigned io_t
     r.has_rewrite = rc.has_rewrite;
     for (const auto& f : upstreams)
       if (f->name() == rc.upstream) r.forwarder = f;
+    if (rc.forward_auth) {
+      try {
+        r.forwarder = make_forward_auth_responder("forward_auth", *rc.forward_auth);
+        r.policies.push_back(make_forward_auth_guard(*rc.forward_auth));
+      } catch (const std::exception& e) {
+        p.add(fmt::format("routes.{}.forward_auth", rc.name), e.what());
+      }
+    }
     for (const auto& node : rc.policies) {
       auto type = node.find("type");
       const PolicyFactory* factory = type ? registry.find(type->string_value()) : nullptr;

@@ -174,6 +174,38 @@ std::string Metrics::render_prometheus() const {
          "# TYPE obsgw_upstream_retries_total counter\n";
   for (const auto& [key, n] : upstream_retries.snapshot()) line("obsgw_upstream_retries_total{{upstream=\"{}\"}} {}\n", prom_label(key), n);
 
+  std::uint64_t jwt_hits = 0, jwt_misses = 0, jwt_verified = 0, opaque_hits = 0, opaque_misses = 0;
+  for (const auto& a : auth_) {
+    jwt_hits += a.jwt_cache_hits.load(relaxed);
+    jwt_misses += a.jwt_cache_misses.load(relaxed);
+    jwt_verified += a.jwt_verified.load(relaxed);
+    opaque_hits += a.opaque_cache_hits.load(relaxed);
+    opaque_misses += a.opaque_cache_misses.load(relaxed);
+  }
+  line("# HELP obsgw_token_cache_lookups_total Lookups in the verified-token caches, by cache and result.\n"
+       "# TYPE obsgw_token_cache_lookups_total counter\n"
+       "obsgw_token_cache_lookups_total{{cache=\"jwt\",result=\"hit\"}} {}\n"
+       "obsgw_token_cache_lookups_total{{cache=\"jwt\",result=\"miss\"}} {}\n"
+       "obsgw_token_cache_lookups_total{{cache=\"opaque\",result=\"hit\"}} {}\n"
+       "obsgw_token_cache_lookups_total{{cache=\"opaque\",result=\"miss\"}} {}\n",
+       jwt_hits, jwt_misses, opaque_hits, opaque_misses);
+  line("# HELP obsgw_jwt_verified_total JWT signatures verified (cache misses that passed).\n"
+       "# TYPE obsgw_jwt_verified_total counter\nobsgw_jwt_verified_total {}\n", jwt_verified);
+  out += "# HELP obsgw_key_fetches_total Fetches of identity providers' key sets, by source and result.\n"
+         "# TYPE obsgw_key_fetches_total counter\n";
+  for (const auto& [key, n] : key_fetches.snapshot()) {
+    auto sep = key.find('\x1f');
+    line("obsgw_key_fetches_total{{source=\"{}\",result=\"{}\"}} {}\n", prom_label(key.substr(0, sep)),
+         prom_label(sep == std::string::npos ? "" : key.substr(sep + 1)), n);
+  }
+  out += "# HELP obsgw_token_checks_total Calls to introspection and userinfo endpoints, by endpoint and result.\n"
+         "# TYPE obsgw_token_checks_total counter\n";
+  for (const auto& [key, n] : token_checks.snapshot()) {
+    auto sep = key.find('\x1f');
+    line("obsgw_token_checks_total{{endpoint=\"{}\",result=\"{}\"}} {}\n", prom_label(key.substr(0, sep)),
+         prom_label(sep == std::string::npos ? "" : key.substr(sep + 1)), n);
+  }
+
   std::uint64_t accepted = 0;
   for (const auto& s : conn_) accepted += s.accepted.load(relaxed);
   line("# HELP obsgw_active_connections Client connections open now.\n# TYPE obsgw_active_connections gauge\n"

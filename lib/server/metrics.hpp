@@ -81,7 +81,19 @@ class Metrics {
   };
   ConnShard& conn() noexcept { return conn_[shard_index()]; }
 
+  // Verified-token caches (JWT signatures, opaque-token introspection): hot path, so sharded atomics.
+  struct alignas(64) AuthShard {
+    std::atomic<std::uint64_t> jwt_cache_hits{0};
+    std::atomic<std::uint64_t> jwt_cache_misses{0};
+    std::atomic<std::uint64_t> jwt_verified{0};
+    std::atomic<std::uint64_t> opaque_cache_hits{0};
+    std::atomic<std::uint64_t> opaque_cache_misses{0};
+  };
+  AuthShard& auth() noexcept { return auth_[shard_index()]; }
+
   LabelledCounters rejections;       // key: code
+  LabelledCounters key_fetches;      // key: key source "\x1f" success|failure
+  LabelledCounters token_checks;     // key: endpoint "\x1f" result (introspection / userinfo calls)
   LabelledCounters upstream_errors;  // key: upstream "\x1f" kind
   LabelledCounters upstream_retries; // key: upstream
   std::atomic<std::uint64_t> reloads_ok{0};
@@ -102,6 +114,7 @@ class Metrics {
   mutable std::mutex routes_mutex_;
   std::map<std::string, std::shared_ptr<RouteCounters>> routes_;
   std::array<ConnShard, kShards> conn_{};
+  std::array<AuthShard, kShards> auth_{};
 };
 
 }  // namespace obsgw::detail

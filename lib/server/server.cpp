@@ -194,6 +194,7 @@ Server::Server(ServerOptions options, std::shared_ptr<const Gateway> gateway, st
   impl_->options = std::move(options);
   impl_->gateway = std::move(gateway);
   impl_->logger = logger ? std::move(logger) : std::make_shared<Logger>();
+  set_event_logger(impl_->logger);
   for (const auto& l : impl_->options.listeners) impl_->tls.push_back(l.tls ? make_server_tls(l) : nullptr);
 }
 

@@ -72,7 +72,9 @@ class SlowAuth final : public Authenticator {
   std::string_view name() const noexcept override { return "slow-auth"; }
   Verdict on_request(Exchange& ex) const override {
     if (ex.request().headers.get("x-cached")) {  // the inline path: decided from local state
-      ex.identity.method = "cached";
+      auto id = std::make_shared<Identity>();
+      id->method = "cached";
+      ex.identity = id;
       return Verdict::proceed();
     }
     return Verdict::suspend();
@@ -84,8 +86,10 @@ class SlowAuth final : public Authenticator {
     if (!allow_)
       co_return Verdict::reject(401, "invalid_token", "token rejected after lookup")
           .with_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    ex.identity.method = "fetched";
-    ex.request().headers.set("X-Identity", ex.identity.method);
+    auto id = std::make_shared<Identity>();
+    id->method = "fetched";
+    ex.identity = id;
+    ex.request().headers.set("X-Identity", ex.identity->method);
     co_return Verdict::proceed();
   }
   mutable std::atomic<int> async_calls{0};

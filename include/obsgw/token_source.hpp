@@ -1,0 +1,44 @@
+#pragma once
+/// @file
+/// Where an authenticator looks for a client's credential.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "obsgw/http_message.hpp"
+
+namespace obsgw {
+
+struct TokenSource {
+  enum class Kind {
+    bearer,  ///< `Authorization: Bearer <token>` (RFC 6750)
+    header,  ///< a named header holding the token alone
+    cookie,  ///< a named cookie
+    query,   ///< a named query parameter (opt-in: URLs end up in logs and browser history)
+    basic,   ///< `Authorization: Basic`, the password being the token (for shippers that only speak basic auth)
+  };
+  Kind kind = Kind::bearer;
+  std::string name;  ///< header, cookie or parameter name; unused for bearer and basic
+
+  /// Parses "bearer", "basic", "header:X-Token", "cookie:session", "query:access_token".
+  static std::optional<TokenSource> parse(std::string_view text);
+};
+
+/// A credential found in a request.
+struct FoundToken {
+  std::string value;      ///< the token (decoded for basic and query)
+  std::string user;       ///< basic: the user name
+  const TokenSource* source = nullptr;
+};
+
+/// Looks for a token in `sources` order. When a source's place is present but malformed (say, `Authorization:
+/// Bearer` with nothing after it) returns that place with an empty value, so the caller can say so.
+std::optional<FoundToken> find_token(const RequestHead& request, const std::vector<TokenSource>& sources);
+
+/// Removes the credential `source` names from the request (the Authorization header, the header, the cookie
+/// from Cookie, the parameter from the query), so that it is not forwarded.
+void remove_token(RequestHead& request, const TokenSource& source);
+
+}  // namespace obsgw

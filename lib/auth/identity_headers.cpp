@@ -1,0 +1,54 @@
+#include "obsgw/identity_headers.hpp"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "http/char_classes.hpp"
+
+namespace obsgw {
+
+namespace {
+// Claims come from the identity provider, not the client, but a value that cannot be a header field must not
+// make the forwarder refuse the request: control characters are dropped.
+std::string field_safe(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u >= 0x20 && u != 0x7f) || c == '\t') out.push_back(c);
+  }
+  return out;
+}
+
+void set_if(Headers& h, const std::string& name, std::string_view value) {
+  if (!name.empty() && !value.empty()) h.set(name, field_safe(value));
+}
+}  // namespace
+
+void IdentityHeaders::strip(Headers& headers) const {
+  for (const auto* name : {&subject, &email, &groups, &client_id})
+    if (!name->empty()) headers.remove(*name);
+}
+
+void IdentityHeaders::apply(const Identity& identity, Headers& headers) const {
+  set_if(headers, subject, identity.subject);
+  set_if(headers, email, identity.email);
+  set_if(headers, client_id, identity.client_id);
+  if (!groups.empty() && !identity.groups.empty()) {
+    std::string joined;
+    for (const auto& g : identity.groups) joined += (joined.empty() ? "" : ",") + g;
+    set_if(headers, groups, joined);
+  }
+}
+
+void IdentityHeaders::validate() const {
+  for (const auto* name : {&subject, &email, &groups, &client_id}) {
+    if (name->empty()) continue;
+    if (!http::is_token(*name)) throw std::invalid_argument(fmt::format("\"{}\" is not a valid header name", *name));
+    for (std::string_view reserved : {"host", "content-length", "transfer-encoding", "connection", "authorization"})
+      if (iequals(*name, reserved)) throw std::invalid_argument(fmt::format("header \"{}\" cannot carry the identity", *name));
+  }
+}
+
+}  // namespace obsgw

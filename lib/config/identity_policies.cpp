@@ -1,0 +1,264 @@
+#include "config/identity_policies.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "obsgw/authorization.hpp"
+#include "obsgw/jwt_authenticator.hpp"
+#include "obsgw/tenant_resolver.hpp"
+
+namespace obsgw::config {
+
+namespace {
+bool readable(const std::string& path) {
+  std::ifstream f(path);
+  return f.good();
+}
+
+std::chrono::seconds get_s(const ConfigNode& n, std::string_view key, std::chrono::seconds fallback, std::int64_t min,
+                           ConfigProblems& p) {
+  return std::chrono::seconds(n.get_int(key, fallback.count(), min, 30LL * 24 * 3600, p));
+}
+std::chrono::milliseconds get_ms(const ConfigNode& n, std::string_view key, std::chrono::milliseconds fallback,
+                                 ConfigProblems& p) {
+  return std::chrono::milliseconds(n.get_int(key, fallback.count(), 0, 600'000, p));
+}
+
+// A string or an array of strings.
+std::vector<std::string> one_or_many(const ConfigNode& n, std::string_view key, ConfigProblems& p) {
+  auto v = n.find(key);
+  if (!v) return {};
+  if (v->is_string()) return {std::string(v->string_value())};
+  return n.get_string_list(key, p);
+}
+
+std::vector<ClaimRule> read_rules(const ConfigNode& n, std::string_view key, ConfigProblems& p) {
+  std::vector<ClaimRule> rules;
+  auto list = n.find(key);
+  if (!list) return rules;
+  if (!list->is_array()) {
+    p.add(list->path(), fmt::format("expected an array of {{\"claim\", \"contains\"|\"one_of\"}}, got {}", list->type_name()));
+    return rules;
+  }
+  for (const auto& r : list->elements()) {
+    if (!r.expect_object({"claim", "contains", "one_of"}, p)) continue;
+    ClaimRule rule;
+    rule.claim = r.get_string("claim", "", p);
+    rule.contains = one_or_many(r, "contains", p);
+    rule.one_of = one_or_many(r, "one_of", p);
+    if (rule.claim.empty()) p.add(r.path() + ".claim", "required");
+    if (rule.contains.empty() && rule.one_of.empty()) p.add(r.path(), "give contains or one_of");
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
+std::string read_secret(const ConfigNode& n, ConfigProblems& p) {
+  auto file = n.find("hmac_secret_file");
+  auto env = n.find("hmac_secret_env");
+  if (file && env) p.add(n.path(), "give either hmac_secret_file or hmac_secret_env, not both");
+  if (file) {
+    std::string path = n.get_string("hmac_secret_file", "", p);
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+      p.add(file->path(), fmt::format("cannot read \"{}\"", path));
+      return {};
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string secret = ss.str();
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (secret.empty()) p.add(file->path(), fmt::format("\"{}\" is empty", path));
+    return secret;
+  }
+  if (env) {
+    std::string name = n.get_string("hmac_secret_env", "", p);
+    const char* value = std::getenv(name.c_str());
+    if (!value || !*value) p.add(env->path(), fmt::format("environment variable \"{}\" is not set", name));
+    return value ? value : "";
+  }
+  return {};
+}
+
+JwtProviderOptions read_provider(const ConfigNode& n, ConfigProblems& p) {
+  JwtProviderOptions o;
+  if (!n.expect_object({"issuer", "discovery", "jwks_uri", "jwks_file", "public_key_files", "hmac_secret_file",
+                        "hmac_secret_env", "ca_file", "allow_http", "refresh_interval_s", "min_refresh_interval_s",
+                        "max_refresh_interval_s", "fetch_timeout_ms", "cold_start_wait_ms", "audiences", "token_type",
+                        "require_exp", "leeway_s", "required_claims", "rules", "algorithms", "groups_claim"},
+                       p))
+    return o;
+  o.issuer = n.get_string("issuer", "", p);
+  if (o.issuer.empty()) p.add(n.path() + ".issuer", "required");
+  o.discovery = n.get_bool("discovery", false, p);
+  o.jwks_uri = n.get_string("jwks_uri", "", p);
+  o.jwks_file = n.get_string("jwks_file", "", p);
+  o.public_key_files = n.get_string_list("public_key_files", p);
+  o.hmac_secret = read_secret(n, p);
+  int sources = int(o.discovery) + int(!o.jwks_uri.empty()) + int(!o.jwks_file.empty()) +
+                int(!o.public_key_files.empty()) + int(n.find("hmac_secret_file") || n.find("hmac_secret_env"));
+  if (sources != 1)
+    p.add(n.path(), "give exactly one key source: discovery, jwks_uri, jwks_file, public_key_files, hmac_secret_file "
+                    "or hmac_secret_env");
+  if (!o.jwks_file.empty() && !readable(o.jwks_file))
+    p.add(n.path() + ".jwks_file", fmt::format("cannot read \"{}\"", o.jwks_file));
+  for (const auto& f : o.public_key_files)
+    if (!readable(f)) p.add(n.path() + ".public_key_files", fmt::format("cannot read \"{}\"", f));
+  if (!o.hmac_secret.empty() && o.hmac_secret.size() < 32)
+    p.add(n.path() + (n.find("hmac_secret_file") ? ".hmac_secret_file" : ".hmac_secret_env"),
+          fmt::format("the secret has {} bytes; HMAC needs at least 32 (RFC 7518 3.2)", o.hmac_secret.size()));
+  o.ca_file = n.get_string("ca_file", "", p);
+  if (!o.ca_file.empty() && !readable(o.ca_file)) p.add(n.path() + ".ca_file", fmt::format("cannot read \"{}\"", o.ca_file));
+  o.allow_http = n.get_bool("allow_http", false, p);
+  auto check_url = [&](const std::string& url, const char* key) {
+    if (url.empty()) return;
+    bool https = url.rfind("https://", 0) == 0, http = url.rfind("http://", 0) == 0;
+    if (!https && !(http && o.allow_http))
+      p.add(n.path() + "." + key,
+            fmt::format("\"{}\" must be an https:// URL{}", url, http ? " (set allow_http for plain http)" : ""));
+  };
+  if (o.discovery) check_url(o.issuer, "issuer");
+  check_url(o.jwks_uri, "jwks_uri");
+  o.refresh_interval = get_s(n, "refresh_interval_s", o.refresh_interval, 1, p);
+  o.min_refresh_interval = get_s(n, "min_refresh_interval_s", o.min_refresh_interval, 0, p);
+  o.max_refresh_interval = get_s(n, "max_refresh_interval_s", o.max_refresh_interval, 1, p);
+  if (o.min_refresh_interval > o.max_refresh_interval)
+    p.add(n.path() + ".min_refresh_interval_s", "must not exceed max_refresh_interval_s");
+  o.fetch_timeout = get_ms(n, "fetch_timeout_ms", o.fetch_timeout, p);
+  o.cold_start_wait = get_ms(n, "cold_start_wait_ms", o.cold_start_wait, p);
+  o.audiences = one_or_many(n, "audiences", p);
+  o.token_type = n.get_string("token_type", "", p);
+  o.require_exp = n.get_bool("require_exp", true, p);
+  o.leeway = get_s(n, "leeway_s", o.leeway, 0, p);
+  o.required_claims = n.get_string_list("required_claims", p);
+  o.rules = read_rules(n, "rules", p);
+  o.algorithms = n.get_string_list("algorithms", p);
+  for (const auto& a : o.algorithms)
+    if (a != "RS256" && a != "RS384" && a != "RS512" && a != "PS256" && a != "PS384" && a != "PS512" && a != "ES256" &&
+        a != "ES384" && a != "EdDSA" && a != "HS256" && a != "HS384" && a != "HS512")
+      p.add(n.path() + ".algorithms", fmt::format("\"{}\" is not a supported algorithm", a));
+  o.groups_claim = n.get_string("groups_claim", o.groups_claim, p);
+  return o;
+}
+
+IdentityHeaders read_identity_headers(const ConfigNode& node, ConfigProblems& p) {
+  IdentityHeaders h;
+  auto n = node.find("identity_headers");
+  if (!n || !n->expect_object({"subject", "email", "groups", "client_id"}, p)) return h;
+  h.subject = n->get_string("subject", h.subject, p);
+  h.email = n->get_string("email", h.email, p);
+  h.groups = n->get_string("groups", h.groups, p);
+  h.client_id = n->get_string("client_id", h.client_id, p);
+  return h;
+}
+
+template <class F>
+auto build(const ConfigNode& node, ConfigProblems& p, std::size_t problems_before, F f) -> decltype(f()) {
+  if (p.list().size() != problems_before) return nullptr;
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    p.add(node.path(), e.what());
+    return nullptr;
+  }
+}
+}  // namespace
+
+std::shared_ptr<const Policy> make_jwt_policy(const ConfigNode& node, ConfigProblems& p) {
+  std::size_t before = p.list().size();
+  if (!node.expect_object({"type", "providers", "token_sources", "forward_token", "identity_headers", "cache_entries",
+                           "max_token_bytes", "realm"},
+                          p))
+    return nullptr;
+  JwtAuthenticatorOptions o;
+  auto providers = node.find("providers");
+  if (!providers || !providers->is_array() || providers->elements().empty())
+    p.add(node.path() + ".providers", "required: an array of at least one provider");
+  else
+    for (const auto& e : providers->elements()) o.providers.push_back(read_provider(e, p));
+  if (node.find("token_sources")) {
+    o.sources.clear();
+    for (const auto& text : node.get_string_list("token_sources", p)) {
+      if (auto s = TokenSource::parse(text)) o.sources.push_back(*s);
+      else
+        p.add(node.path() + ".token_sources",
+              fmt::format("\"{}\" is not one of bearer, basic, header:NAME, cookie:NAME, query:NAME", text));
+    }
+    if (o.sources.empty()) p.add(node.path() + ".token_sources", "at least one source is required");
+  }
+  o.forward_token = node.get_bool("forward_token", false, p);
+  o.identity_headers = read_identity_headers(node, p);
+  o.cache_entries = static_cast<std::size_t>(node.get_int("cache_entries", 10000, 0, 10'000'000, p));
+  o.max_token_bytes = static_cast<std::size_t>(node.get_int("max_token_bytes", 16384, 256, 1 << 20, p));
+  o.realm = node.get_string("realm", o.realm, p);
+  return build(node, p, before, [&] { return std::shared_ptr<const Policy>(make_jwt_authenticator(std::move(o))); });
+}
+
+std::shared_ptr<const Policy> make_tenant_policy(const ConfigNode& node, ConfigProblems& p) {
+  std::size_t before = p.list().size();
+  if (!node.expect_object({"type", "claim", "strip_prefix", "mapping", "bindings", "from_header", "require_header",
+                           "federation", "client_header", "upstream_header"},
+                          p))
+    return nullptr;
+  TenantResolverOptions o;
+  o.claim = node.get_string("claim", "", p);
+  o.strip_prefix = node.get_string("strip_prefix", "", p);
+  if (auto m = node.find("mapping")) {
+    if (!m->is_object()) p.add(m->path(), fmt::format("expected an object of claim value to tenant, got {}", m->type_name()));
+    for (const auto& [value, tenant] : m->members()) {
+      if (!tenant.is_string()) p.add(tenant.path(), fmt::format("expected a tenant id, got {}", tenant.type_name()));
+      else if (!is_valid_tenant_id(tenant.string_value()))
+        p.add(tenant.path(), fmt::format("\"{}\" is not a valid tenant id", tenant.string_value()));
+      else o.mapping[value] = std::string(tenant.string_value());
+    }
+  }
+  if (auto b = node.find("bindings")) {
+    if (!b->is_object()) p.add(b->path(), fmt::format("expected an object of subject to tenants, got {}", b->type_name()));
+    for (const auto& [who, tenants] : b->members()) {
+      auto list = one_or_many(*b, who, p);
+      for (const auto& t : list)
+        if (!is_valid_tenant_id(t)) p.add(tenants.path(), fmt::format("\"{}\" is not a valid tenant id", t));
+      o.bindings[who] = std::move(list);
+    }
+  }
+  if (!o.claim.empty() && !o.bindings.empty()) p.add(node.path(), "give either claim or bindings, not both");
+  if (o.claim.empty() && (!o.mapping.empty() || !o.strip_prefix.empty()))
+    p.add(node.path(), "mapping and strip_prefix need a claim");
+  o.from_header = node.get_bool("from_header", false, p);
+  o.require_header = node.get_bool("require_header", false, p);
+  if (o.require_header && !o.from_header) p.add(node.path() + ".require_header", "needs from_header: true");
+  o.federation = node.get_bool("federation", false, p);
+  o.client_header = node.get_string("client_header", o.client_header, p);
+  o.upstream_header = node.get_string("upstream_header", o.upstream_header, p);
+  return build(node, p, before, [&] { return std::shared_ptr<const Policy>(make_tenant_resolver(std::move(o))); });
+}
+
+std::shared_ptr<const Policy> make_authorize_policy(const ConfigNode& node, ConfigProblems& p) {
+  std::size_t before = p.list().size();
+  if (!node.expect_object({"type", "scopes", "groups", "roles", "roles_claim", "claims"}, p)) return nullptr;
+  AuthorizationOptions o;
+  o.scopes = one_or_many(node, "scopes", p);
+  o.groups = one_or_many(node, "groups", p);
+  o.roles = one_or_many(node, "roles", p);
+  o.roles_claim = node.get_string("roles_claim", o.roles_claim, p);
+  o.claims = read_rules(node, "claims", p);
+  if (o.scopes.empty() && o.groups.empty() && o.roles.empty() && o.claims.empty())
+    p.add(node.path(), "requires nothing: give scopes, groups, roles or claims");
+  return build(node, p, before, [&] { return std::shared_ptr<const Policy>(make_authorizer(std::move(o))); });
+}
+
+ForwardAuthOptions read_forward_auth(const ConfigNode& node, ConfigProblems& p) {
+  ForwardAuthOptions o;
+  if (node.type() == ConfigNode::Type::boolean) {
+    if (!node.bool_value()) p.add(node.path(), "false is not meaningful: leave forward_auth out");
+    return o;
+  }
+  if (!node.expect_object({"response_headers"}, p)) return o;
+  if (node.find("response_headers")) o.response_headers = node.get_string_list("response_headers", p);
+  return o;
+}
+
+}  // namespace obsgw::config

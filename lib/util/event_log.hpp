@@ -1,0 +1,13 @@
+#pragma once
+// The logger for events that happen outside any request (see obsgw::set_event_logger).
+
+#include <memory>
+
+#include "obsgw/logger.hpp"
+
+namespace obsgw::util {
+
+// Null when none was installed: the event is dropped.
+std::shared_ptr<Logger> event_logger();
+
+}  // namespace obsgw::util
