@@ -181,13 +181,14 @@ std::shared_ptr<const Policy> make_jwt_policy(const ConfigNode& node, ConfigProb
     for (const auto& e : providers->elements()) o.providers.push_back(read_provider(e, p));
   if (node.find("token_sources")) {
     o.sources.clear();
-    for (const auto& text : node.get_string_list("token_sources", p)) {
+    auto texts = node.get_string_list("token_sources", p);
+    if (texts.empty()) p.add(node.path() + ".token_sources", "at least one source is required");
+    for (const auto& text : texts) {
       if (auto s = TokenSource::parse(text)) o.sources.push_back(*s);
       else
         p.add(node.path() + ".token_sources",
               fmt::format("\"{}\" is not one of bearer, basic, header:NAME, cookie:NAME, query:NAME", text));
     }
-    if (o.sources.empty()) p.add(node.path() + ".token_sources", "at least one source is required");
   }
   o.forward_token = node.get_bool("forward_token", false, p);
   o.identity_headers = read_identity_headers(node, p);

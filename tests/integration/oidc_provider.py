@@ -63,12 +63,13 @@ def decode_jwt(token):
 class OidcProvider:
     """One provider.mjs process on a free 127.0.0.1 port. stop() (or the with block) ends it by its PID."""
 
-    def __init__(self, tls=False, alg=None, token_ttl=None, audience=None, keys_file=None, timeout=15.0):
+    def __init__(self, tls=False, alg=None, token_ttl=None, audience=None, keys_file=None, timeout=15.0, port=None):
+        """port: listen there instead of on a fresh free port (for tests that point gatewayd at it first)."""
         ok, message = node_available()
         if not ok:
             raise AssertionError(message)
         self.tmpdir = tempfile.mkdtemp(prefix="obsgw-op-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.issuer = f"{'https' if tls else 'http'}://{LOCALHOST}:{self.port}"
         self.jwks_uri = self.issuer + "/jwks"
         self.keys_file = keys_file or os.path.join(self.tmpdir, "op-keys.json")

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 namespace obsgw {
 namespace {
 
@@ -156,6 +158,59 @@ TEST(ListenAddress, Parsing) {
   EXPECT_FALSE(parse_listen_address("::1:80"));
   EXPECT_FALSE(parse_listen_address("host:"));
   EXPECT_FALSE(parse_listen_address("host:70000"));
+}
+
+}  // namespace
+}  // namespace obsgw
+
+namespace obsgw {
+namespace {
+
+std::string identity_config(std::string_view policies, std::string_view route_extra = R"("upstream": "loki")") {
+  return fmt::format(R"({{"upstreams": {{"loki": {{"url": "http://127.0.0.1:3100"}}}},
+    "routes": [{{"name": "r", "match": {{"path_prefix": "/"}}, {}, "policies": [{}]}}]}})",
+                     route_extra, policies);
+}
+
+TEST(ConfigIdentity, ProblemsNameTheExactKey) {
+  auto p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"jwks_uri": "http://idp/jwks", "audiences": 5}]})"));
+  EXPECT_THAT(p, ::testing::Contains(HasSubstr("routes[0].policies[0].providers[0].issuer: required")));
+  EXPECT_THAT(p, ::testing::Contains(HasSubstr("routes[0].policies[0].providers[0].jwks_uri: \"http://idp/jwks\" must be an https:// URL")));
+  EXPECT_THAT(p, ::testing::Contains(HasSubstr("routes[0].policies[0].providers[0].audiences")));
+
+  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "jwks_file": "/nonexistent/jwks.json"}]})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].providers[0].jwks_file: cannot read \"/nonexistent/jwks.json\"")));
+
+  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "discovery": true, "jwks_uri": "https://i/k"}]})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].providers[0]: give exactly one key source")));
+
+  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "discovery": true}], "token_sources": ["form:x"]})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].token_sources: \"form:x\" is not one of")));
+
+  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "hmac_secret_env": "OBSGW_TEST_UNSET_SECRET"}]})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("providers[0].hmac_secret_env: environment variable \"OBSGW_TEST_UNSET_SECRET\" is not set")));
+
+  p = problems_of(identity_config(R"({"type": "tenant", "claim": "tenant_id", "mapping": {"g": "no way"}, "require_header": true})"));
+  EXPECT_THAT(p, ::testing::UnorderedElementsAre(HasSubstr("routes[0].policies[0].mapping.g: \"no way\" is not a valid tenant id"),
+                                                 HasSubstr("routes[0].policies[0].require_header: needs from_header: true")));
+
+  p = problems_of(identity_config(R"({"type": "authorize"})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0]: requires nothing")));
+
+  p = problems_of(identity_config(R"({"type": "authorize", "scopes": "logs:write"})", R"("forward_auth": true, "upstream": "loki")"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].forward_auth: a forward_auth route answers itself")));
+}
+
+TEST(ConfigIdentity, BuildsAForwardAuthRouteWithTheGuardFirst) {
+  auto c = parse_config(identity_config(R"({"type": "authorize", "scopes": ["logs:write"]})",
+                                        R"("forward_auth": {"response_headers": ["X-Scope-OrgID"]})"));
+  ASSERT_TRUE(c.routes[0].forward_auth);
+  auto gw = build_gateway(c, 1);
+  const auto& route = gw->router().routes()[0];
+  ASSERT_EQ(route.policies.size(), 2u);
+  EXPECT_EQ(route.policies[0]->name(), "forward_auth_guard");
+  EXPECT_EQ(route.policies[1]->name(), "authorize");
+  EXPECT_EQ(route.forwarder->name(), "forward_auth");
 }
 
 }  // namespace
