@@ -21,6 +21,14 @@ struct TokenDigest {
 };
 TokenDigest digest_token(std::string_view token) noexcept;
 
+struct TokenDigestHash {
+  std::size_t operator()(const TokenDigest& d) const noexcept {
+    std::size_t h;
+    std::memcpy(&h, d.bytes.data(), sizeof h);  // already uniformly distributed
+    return h;
+  }
+};
+
 class TokenCache {
  public:
   struct Entry {
@@ -39,15 +47,8 @@ class TokenCache {
   std::size_t size() const noexcept { return map_.size(); }
 
  private:
-  struct Hash {
-    std::size_t operator()(const TokenDigest& d) const noexcept {
-      std::size_t h;
-      std::memcpy(&h, d.bytes.data(), sizeof h);  // already uniformly distributed
-      return h;
-    }
-  };
   std::size_t max_entries_;
-  std::unordered_map<TokenDigest, Entry, Hash> map_;
+  std::unordered_map<TokenDigest, Entry, TokenDigestHash> map_;
 };
 
 // The calling thread's cache for the policy that owns `owner` (created on first use; dropped, on this

@@ -256,6 +256,9 @@ PolicyRegistry PolicyRegistry::with_builtins() {
   r.add("jwt", config::make_jwt_policy);
   r.add("tenant", config::make_tenant_policy);
   r.add("authorize", config::make_authorize_policy);
+  r.add("api_key", config::make_api_key_policy);
+  r.add("introspection", config::make_introspection_policy);
+  r.add("userinfo", config::make_userinfo_policy);
   return r;
 }
 

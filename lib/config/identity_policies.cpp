@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "obsgw/api_key_authenticator.hpp"
 #include "obsgw/authorization.hpp"
+#include "obsgw/introspection_authenticator.hpp"
 #include "obsgw/jwt_authenticator.hpp"
 #include "obsgw/tenant_resolver.hpp"
 
@@ -35,6 +37,8 @@ std::vector<std::string> one_or_many(const ConfigNode& n, std::string_view key, 
   return n.get_string_list(key, p);
 }
 
+std::string read_secret_value(const ConfigNode& n, std::string_view file_key, std::string_view env_key, ConfigProblems& p);
+
 std::vector<ClaimRule> read_rules(const ConfigNode& n, std::string_view key, ConfigProblems& p) {
   std::vector<ClaimRule> rules;
   auto list = n.find(key);
@@ -56,33 +60,6 @@ std::vector<ClaimRule> read_rules(const ConfigNode& n, std::string_view key, Con
   return rules;
 }
 
-std::string read_secret(const ConfigNode& n, ConfigProblems& p) {
-  auto file = n.find("hmac_secret_file");
-  auto env = n.find("hmac_secret_env");
-  if (file && env) p.add(n.path(), "give either hmac_secret_file or hmac_secret_env, not both");
-  if (file) {
-    std::string path = n.get_string("hmac_secret_file", "", p);
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
-      p.add(file->path(), fmt::format("cannot read \"{}\"", path));
-      return {};
-    }
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::string secret = ss.str();
-    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-    if (secret.empty()) p.add(file->path(), fmt::format("\"{}\" is empty", path));
-    return secret;
-  }
-  if (env) {
-    std::string name = n.get_string("hmac_secret_env", "", p);
-    const char* value = std::getenv(name.c_str());
-    if (!value || !*value) p.add(env->path(), fmt::format("environment variable \"{}\" is not set", name));
-    return value ? value : "";
-  }
-  return {};
-}
-
 JwtProviderOptions read_provider(const ConfigNode& n, ConfigProblems& p) {
   JwtProviderOptions o;
   if (!n.expect_object({"issuer", "discovery", "jwks_uri", "jwks_file", "public_key_files", "hmac_secret_file",
@@ -97,7 +74,7 @@ JwtProviderOptions read_provider(const ConfigNode& n, ConfigProblems& p) {
   o.jwks_uri = n.get_string("jwks_uri", "", p);
   o.jwks_file = n.get_string("jwks_file", "", p);
   o.public_key_files = n.get_string_list("public_key_files", p);
-  o.hmac_secret = read_secret(n, p);
+  o.hmac_secret = read_secret_value(n, "hmac_secret_file", "hmac_secret_env", p);
   int sources = int(o.discovery) + int(!o.jwks_uri.empty()) + int(!o.jwks_file.empty()) +
                 int(!o.public_key_files.empty()) + int(n.find("hmac_secret_file") || n.find("hmac_secret_env"));
   if (sources != 1)
@@ -155,6 +132,46 @@ IdentityHeaders read_identity_headers(const ConfigNode& node, ConfigProblems& p)
   return h;
 }
 
+void read_sources(const ConfigNode& node, std::vector<TokenSource>& sources, ConfigProblems& p) {
+  if (!node.find("token_sources")) return;
+  sources.clear();
+  auto texts = node.get_string_list("token_sources", p);
+  if (texts.empty()) p.add(node.path() + ".token_sources", "at least one source is required");
+  for (const auto& text : texts) {
+    if (auto s = TokenSource::parse(text)) sources.push_back(*s);
+    else
+      p.add(node.path() + ".token_sources",
+            fmt::format("\"{}\" is not one of bearer, basic, header:NAME, cookie:NAME, query:NAME", text));
+  }
+}
+
+std::string read_secret_value(const ConfigNode& n, std::string_view file_key, std::string_view env_key, ConfigProblems& p) {
+  auto file = n.find(file_key);
+  auto env = n.find(env_key);
+  if (file && env) p.add(n.path(), fmt::format("give either {} or {}, not both", file_key, env_key));
+  if (file) {
+    std::string path = n.get_string(file_key, "", p);
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+      p.add(file->path(), fmt::format("cannot read \"{}\"", path));
+      return {};
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string secret = ss.str();
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (secret.empty()) p.add(file->path(), fmt::format("\"{}\" is empty", path));
+    return secret;
+  }
+  if (env) {
+    std::string name = n.get_string(env_key, "", p);
+    const char* value = std::getenv(name.c_str());
+    if (!value || !*value) p.add(env->path(), fmt::format("environment variable \"{}\" is not set", name));
+    return value ? value : "";
+  }
+  return {};
+}
+
 template <class F>
 auto build(const ConfigNode& node, ConfigProblems& p, std::size_t problems_before, F f) -> decltype(f()) {
   if (p.list().size() != problems_before) return nullptr;
@@ -179,17 +196,7 @@ std::shared_ptr<const Policy> make_jwt_policy(const ConfigNode& node, ConfigProb
     p.add(node.path() + ".providers", "required: an array of at least one provider");
   else
     for (const auto& e : providers->elements()) o.providers.push_back(read_provider(e, p));
-  if (node.find("token_sources")) {
-    o.sources.clear();
-    auto texts = node.get_string_list("token_sources", p);
-    if (texts.empty()) p.add(node.path() + ".token_sources", "at least one source is required");
-    for (const auto& text : texts) {
-      if (auto s = TokenSource::parse(text)) o.sources.push_back(*s);
-      else
-        p.add(node.path() + ".token_sources",
-              fmt::format("\"{}\" is not one of bearer, basic, header:NAME, cookie:NAME, query:NAME", text));
-    }
-  }
+  read_sources(node, o.sources, p);
   o.forward_token = node.get_bool("forward_token", false, p);
   o.identity_headers = read_identity_headers(node, p);
   o.cache_entries = static_cast<std::size_t>(node.get_int("cache_entries", 10000, 0, 10'000'000, p));
@@ -249,6 +256,85 @@ std::shared_ptr<const Policy> make_authorize_policy(const ConfigNode& node, Conf
   if (o.scopes.empty() && o.groups.empty() && o.roles.empty() && o.claims.empty())
     p.add(node.path(), "requires nothing: give scopes, groups, roles or claims");
   return build(node, p, before, [&] { return std::shared_ptr<const Policy>(make_authorizer(std::move(o))); });
+}
+
+std::shared_ptr<const Policy> make_api_key_policy(const ConfigNode& node, ConfigProblems& p) {
+  std::size_t before = p.list().size();
+  if (!node.expect_object({"type", "keys", "token_sources", "forward_key", "identity_headers", "realm"}, p)) return nullptr;
+  ApiKeyAuthenticatorOptions o;
+  auto keys = node.find("keys");
+  if (!keys || !keys->is_array() || keys->elements().empty()) p.add(node.path() + ".keys", "required: an array of keys");
+  else
+    for (const auto& k : keys->elements()) {
+      if (!k.expect_object({"id", "sha256", "subject", "tenants", "scopes", "groups"}, p)) continue;
+      ApiKey key;
+      key.id = k.get_string("id", "", p);
+      if (key.id.empty()) p.add(k.path() + ".id", "required");
+      key.sha256 = k.get_string("sha256", "", p);
+      if (key.sha256.size() != 64 || key.sha256.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+        p.add(k.path() + ".sha256", "expected the 64 hex digits of the key's SHA-256 (printf %s \"$KEY\" | sha256sum)");
+      key.subject = k.get_string("subject", "", p);
+      key.tenants = one_or_many(k, "tenants", p);
+      for (const auto& t : key.tenants)
+        if (!is_valid_tenant_id(t)) p.add(k.path() + ".tenants", fmt::format("\"{}\" is not a valid tenant id", t));
+      key.scopes = one_or_many(k, "scopes", p);
+      key.groups = one_or_many(k, "groups", p);
+      o.keys.push_back(std::move(key));
+    }
+  read_sources(node, o.sources, p);
+  o.forward_key = node.get_bool("forward_key", false, p);
+  o.identity_headers = read_identity_headers(node, p);
+  o.realm = node.get_string("realm", o.realm, p);
+  return build(node, p, before, [&] { return std::shared_ptr<const Policy>(make_api_key_authenticator(std::move(o))); });
+}
+
+namespace {
+std::shared_ptr<const Policy> make_opaque_token_policy(const ConfigNode& node, ConfigProblems& p,
+                                                       IntrospectionAuthenticatorOptions::Mode mode) {
+  std::size_t before = p.list().size();
+  const bool introspection = mode == IntrospectionAuthenticatorOptions::Mode::introspection;
+  std::initializer_list<std::string_view> introspection_keys = {
+      "type", "endpoint", "client_id", "client_secret_file", "client_secret_env", "ca_file", "allow_http", "timeout_ms",
+      "cache_ttl_s", "issuer", "audiences", "groups_claim", "token_sources", "forward_token", "identity_headers",
+      "cache_entries", "realm"};
+  std::initializer_list<std::string_view> userinfo_keys = {
+      "type", "endpoint", "ca_file", "allow_http", "timeout_ms", "cache_ttl_s", "groups_claim", "token_sources",
+      "forward_token", "identity_headers", "cache_entries", "realm"};
+  if (!node.expect_object(introspection ? introspection_keys : userinfo_keys, p)) return nullptr;
+  IntrospectionAuthenticatorOptions o;
+  o.mode = mode;
+  o.endpoint = node.get_string("endpoint", "", p);
+  o.allow_http = node.get_bool("allow_http", false, p);
+  if (o.endpoint.empty()) p.add(node.path() + ".endpoint", "required");
+  else if (o.endpoint.rfind("https://", 0) != 0 && !(o.allow_http && o.endpoint.rfind("http://", 0) == 0))
+    p.add(node.path() + ".endpoint", fmt::format("\"{}\" must be an https:// URL (or set allow_http)", o.endpoint));
+  if (introspection) {
+    o.client_id = node.get_string("client_id", "", p);
+    if (o.client_id.empty()) p.add(node.path() + ".client_id", "required: the gateway's client at the provider");
+    o.client_secret = read_secret_value(node, "client_secret_file", "client_secret_env", p);
+    o.issuer = node.get_string("issuer", "", p);
+    o.audiences = one_or_many(node, "audiences", p);
+  }
+  o.ca_file = node.get_string("ca_file", "", p);
+  if (!o.ca_file.empty() && !readable(o.ca_file)) p.add(node.path() + ".ca_file", fmt::format("cannot read \"{}\"", o.ca_file));
+  o.timeout = get_ms(node, "timeout_ms", o.timeout, p);
+  o.cache_ttl = get_s(node, "cache_ttl_s", o.cache_ttl, 0, p);
+  o.groups_claim = node.get_string("groups_claim", o.groups_claim, p);
+  read_sources(node, o.sources, p);
+  o.forward_token = node.get_bool("forward_token", false, p);
+  o.identity_headers = read_identity_headers(node, p);
+  o.cache_entries = static_cast<std::size_t>(node.get_int("cache_entries", 10000, 0, 10'000'000, p));
+  o.realm = node.get_string("realm", o.realm, p);
+  return build(node, p, before, [&] { return std::shared_ptr<const Policy>(make_introspection_authenticator(std::move(o))); });
+}
+}  // namespace
+
+std::shared_ptr<const Policy> make_introspection_policy(const ConfigNode& node, ConfigProblems& p) {
+  return make_opaque_token_policy(node, p, IntrospectionAuthenticatorOptions::Mode::introspection);
+}
+
+std::shared_ptr<const Policy> make_userinfo_policy(const ConfigNode& node, ConfigProblems& p) {
+  return make_opaque_token_policy(node, p, IntrospectionAuthenticatorOptions::Mode::userinfo);
 }
 
 ForwardAuthOptions read_forward_auth(const ConfigNode& node, ConfigProblems& p) {

@@ -1,5 +1,6 @@
 #pragma once
-// Config factories of the identity policies: "jwt", "tenant", "authorize" (keys in docs/configuration.md).
+// Config factories of the identity policies: "jwt", "api_key", "introspection", "userinfo",
+// "tenant", "authorize" (keys in docs/configuration.md).
 
 #include <memory>
 
@@ -12,6 +13,9 @@ namespace obsgw::config {
 std::shared_ptr<const Policy> make_jwt_policy(const ConfigNode& node, ConfigProblems& p);
 std::shared_ptr<const Policy> make_tenant_policy(const ConfigNode& node, ConfigProblems& p);
 std::shared_ptr<const Policy> make_authorize_policy(const ConfigNode& node, ConfigProblems& p);
+std::shared_ptr<const Policy> make_api_key_policy(const ConfigNode& node, ConfigProblems& p);
+std::shared_ptr<const Policy> make_introspection_policy(const ConfigNode& node, ConfigProblems& p);
+std::shared_ptr<const Policy> make_userinfo_policy(const ConfigNode& node, ConfigProblems& p);
 
 // A route's "forward_auth": true, or an object {"response_headers": [...]}.
 ForwardAuthOptions read_forward_auth(const ConfigNode& node, ConfigProblems& p);

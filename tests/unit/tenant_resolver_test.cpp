@@ -158,3 +158,60 @@ TEST(Authorizer, ScopesGroupsRolesAndClaims) {
 
 }  // namespace
 }  // namespace obsgw
+
+#include <openssl/sha.h>
+
+#include "obsgw/api_key_authenticator.hpp"
+
+namespace obsgw {
+namespace {
+
+std::string sha256_hex(std::string_view s) {
+  unsigned char d[32];
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
+  std::string out;
+  for (unsigned char c : d) out += "0123456789abcdef"[c >> 4], out += "0123456789abcdef"[c & 15];
+  return out;
+}
+
+TEST(ApiKeys, HashedKeysBoundToIdentitiesAndTenants) {
+  ApiKeyAuthenticatorOptions o;
+  o.keys = {ApiKey{"edge-eu", sha256_hex("k-eu-0123456789abcdef0123456789"), "", {"acme"}, {"logs:write"}, {}},
+            ApiKey{"edge-us", sha256_hex("k-us-0123456789abcdef0123456789"), "svc-us", {"globex"}, {}, {}}};
+  auto p = make_api_key_authenticator(o);
+  auto with_key = [&](std::string key) {
+    RequestHead head;
+    head.method = "POST";
+    head.path = "/";
+    head.headers.add("X-API-Key", key);
+    head.headers.add("X-Auth-Request-User", "spoofed");
+    Result r;
+    r.ex = std::make_unique<Exchange>(std::move(head), ConnectionInfo{});
+    r.verdict = p->on_request(*r.ex);
+    return r;
+  };
+  auto eu = with_key("k-eu-0123456789abcdef0123456789");
+  ASSERT_EQ(eu.code(), "proceed");
+  EXPECT_EQ(eu.ex->identity->subject, "edge-eu");
+  EXPECT_THAT(eu.ex->identity->allowed_tenants, ElementsAre("acme"));
+  EXPECT_EQ(eu.ex->request().headers.get("X-Auth-Request-User"), "edge-eu");
+  EXPECT_FALSE(eu.ex->request().headers.contains("X-API-Key"));
+  EXPECT_EQ(with_key("k-us-0123456789abcdef0123456789").ex->identity->subject, "svc-us");
+  auto wrong = with_key("k-eu-0123456789abcdef012345678X");
+  EXPECT_EQ(wrong.status(), 401);
+  EXPECT_EQ(wrong.code(), "unknown_api_key");
+  EXPECT_FALSE(wrong.ex->request().headers.contains("X-Auth-Request-User"));
+  EXPECT_EQ(with_key("").code(), "unknown_api_key");
+
+  // The tenant resolver takes the key's tenants.
+  TenantResolverOptions t;
+  EXPECT_EQ(run(*make_tenant_resolver(t), eu.ex->identity, {"globex"}).upstream_tenant(), "acme");
+
+  o.keys.push_back(o.keys[0]);
+  EXPECT_THROW(make_api_key_authenticator(o), std::invalid_argument);
+  o.keys = {ApiKey{"x", "not-hex", "", {}, {}, {}}};
+  EXPECT_THROW(make_api_key_authenticator(o), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace obsgw

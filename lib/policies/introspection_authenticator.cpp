@@ -1,0 +1,199 @@
+#include "obsgw/introspection_authenticator.hpp"
+
+#include <openssl/evp.h>
+
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "auth/challenge.hpp"
+#include "auth/claim_query.hpp"
+#include "auth/token_cache.hpp"
+#include "net/http_client.hpp"
+#include "server/metrics.hpp"
+
+namespace obsgw {
+
+namespace {
+using Mode = IntrospectionAuthenticatorOptions::Mode;
+
+// application/x-www-form-urlencoded (also what RFC 6749 2.3.1 asks for client credentials in Basic auth).
+std::string form_encode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') out.push_back(static_cast<char>(c));
+    else out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+std::string base64(std::string_view s) {
+  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
+                          static_cast<int>(s.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class IntrospectionAuthenticator final : public Authenticator {
+ public:
+  explicit IntrospectionAuthenticator(IntrospectionAuthenticatorOptions o)
+      : options_(std::move(o)), cache_owner_(std::make_shared<char>()) {
+    const bool https = options_.endpoint.rfind("https://", 0) == 0, http = options_.endpoint.rfind("http://", 0) == 0;
+    if (!https && !(http && options_.allow_http))
+      throw std::invalid_argument(fmt::format("endpoint: \"{}\" must be an https:// URL", options_.endpoint));
+    if (options_.mode == Mode::introspection && options_.client_id.empty())
+      throw std::invalid_argument("client_id: required for introspection (RFC 7662 2.1 authenticates the caller)");
+    if (options_.sources.empty()) throw std::invalid_argument("token_sources: at least one source is required");
+    options_.identity_headers.validate();
+    client_ = std::make_shared<net::HttpClient>(options_.ca_file);  // throws for an unreadable CA file
+    endpoint_name_ = options_.mode == Mode::introspection ? "introspection" : "userinfo";
+  }
+
+  std::string_view name() const noexcept override {
+    return options_.mode == Mode::introspection ? "introspection" : "userinfo";
+  }
+
+  Verdict on_request(Exchange& ex) const override {
+    options_.identity_headers.strip(ex.request().headers);
+    auto found = find_token(ex.request(), options_.sources);
+    if (!found)
+      return auth::unauthorized(options_.realm, auth::Challenge::none_given, "missing_token", "this route requires a bearer token");
+    if (found->value.empty() || found->value.size() > 16384)
+      return auth::unauthorized(options_.realm, auth::Challenge::invalid_token, "malformed_credentials",
+                                "the credentials are empty, too large, or given more than once");
+    auto& metrics = detail::Metrics::instance().auth();
+    if (const auto* e = cache().find(auth::digest_token(found->value), unix_now())) {
+      metrics.opaque_cache_hits.fetch_add(1, std::memory_order_relaxed);
+      if (!e->identity) return inactive();
+      accept(ex, e->identity, *found->source);
+      return Verdict::proceed();
+    }
+    metrics.opaque_cache_misses.fetch_add(1, std::memory_order_relaxed);
+    return Verdict::suspend();
+  }
+
+  asio::awaitable<Verdict> on_request_async(Exchange& ex) const override {
+    auto found = find_token(ex.request(), options_.sources);
+    if (!found || found->value.empty()) co_return Verdict::reject(500, "internal_error", "credential vanished");
+    net::HttpClientRequest req;
+    req.url = options_.endpoint;
+    req.timeout = options_.timeout;
+    req.max_body = 256 * 1024;
+    if (options_.mode == Mode::introspection) {
+      req.method = "POST";
+      req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
+      req.headers.push_back(
+          {"Authorization", "Basic " + base64(form_encode(options_.client_id) + ":" + form_encode(options_.client_secret))});
+      req.body = "token=" + form_encode(found->value) + "&token_type_hint=access_token";
+    } else {
+      req.headers.push_back({"Authorization", "Bearer " + found->value});
+    }
+    std::string error;
+    auto res = co_await client_->fetch(req, error);
+    auto& checks = detail::Metrics::instance().token_checks;
+    if (!error.empty() || res.status >= 500 || (options_.mode == Mode::introspection && res.status != 200)) {
+      checks.add(endpoint_name_ + "\x1f" "error");
+      co_return Verdict::reject(503, "identity_provider_unavailable",
+                                error.empty() ? fmt::format("the token could not be checked: {} answered {}", endpoint_name_, res.status)
+                                              : "the token could not be checked: " + error)
+          .with_header("Retry-After", "5");
+    }
+    const auto digest = auth::digest_token(found->value);
+    const std::int64_t now = unix_now();
+    std::string why;
+    std::int64_t expires_at = std::numeric_limits<std::int64_t>::max();
+    auto identity = res.status == 200 ? read_identity(res.body, now, expires_at, why) : nullptr;
+    if (!identity) {
+      checks.add(endpoint_name_ + "\x1f" "refused");
+      // Remember refusals briefly, so that a client retrying a dead token does not hammer the provider.
+      cache().insert(digest, {nullptr, now + std::min<std::int64_t>(options_.cache_ttl.count(), 5), 0, 0}, now);
+      co_return inactive(why);
+    }
+    checks.add(endpoint_name_ + "\x1f" "active");
+    cache().insert(digest, {identity, std::min(expires_at, now + options_.cache_ttl.count()), 0, 0}, now);
+    accept(ex, std::move(identity), *found->source);
+    co_return Verdict::proceed();
+  }
+
+ private:
+  std::shared_ptr<const Identity> read_identity(const std::string& body, std::int64_t now, std::int64_t& expires_at,
+                                                std::string& why) const {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(body).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
+      why = "the provider's answer is not a JSON object";
+      return nullptr;
+    }
+    if (options_.mode == Mode::introspection) {
+      bool active = false;
+      if (doc["active"].get(active) != simdjson::SUCCESS || !active) return nullptr;
+      std::int64_t exp;
+      if (doc["exp"].get(exp) == simdjson::SUCCESS) {
+        if (exp < now) return nullptr;
+        expires_at = exp;
+      }
+      std::string_view iss;
+      if (!options_.issuer.empty() && (doc["iss"].get(iss) != simdjson::SUCCESS || iss != options_.issuer)) {
+        why = "the token was not issued by the expected issuer";
+        return nullptr;
+      }
+      if (!options_.audiences.empty()) {
+        auto aud = auth::claim_values(doc, "aud");
+        bool match = false;
+        for (const auto& a : aud)
+          for (const auto& want : options_.audiences) match = match || a == want;
+        if (!match) {
+          why = "the token is not meant for this audience";
+          return nullptr;
+        }
+      }
+    }
+    auto id = std::make_shared<Identity>();
+    id->method = endpoint_name_;
+    std::string_view s;
+    if (doc["sub"].get(s) == simdjson::SUCCESS || doc["username"].get(s) == simdjson::SUCCESS) id->subject = s;
+    if (doc["client_id"].get(s) == simdjson::SUCCESS) id->client_id = s;
+    if (doc["iss"].get(s) == simdjson::SUCCESS) id->issuer = s;
+    if (doc["email"].get(s) == simdjson::SUCCESS) id->email = s;
+    if (doc["scope"].get(s) == simdjson::SUCCESS) id->scopes = auth::split_words(s);
+    if (!options_.groups_claim.empty()) id->groups = auth::claim_values(doc, options_.groups_claim);
+    if (options_.mode == Mode::userinfo && id->subject.empty()) {
+      why = "the userinfo answer has no subject";
+      return nullptr;
+    }
+    id->claims_json = body;
+    return id;
+  }
+
+  Verdict inactive(std::string_view why = {}) const {
+    return auth::unauthorized(options_.realm, auth::Challenge::invalid_token, "inactive_token",
+                              why.empty() ? std::string_view("the token is not active") : why);
+  }
+
+  void accept(Exchange& ex, std::shared_ptr<const Identity> identity, const TokenSource& source) const {
+    options_.identity_headers.apply(*identity, ex.request().headers);
+    if (!options_.forward_token) remove_token(ex.request(), source);
+    ex.identity = std::move(identity);
+  }
+
+  auth::TokenCache& cache() const { return auth::thread_token_cache(cache_owner_, options_.cache_entries); }
+
+  IntrospectionAuthenticatorOptions options_;
+  std::shared_ptr<void> cache_owner_;
+  std::shared_ptr<net::HttpClient> client_;
+  std::string endpoint_name_;
+};
+}  // namespace
+
+std::shared_ptr<const Authenticator> make_introspection_authenticator(IntrospectionAuthenticatorOptions options) {
+  return std::make_shared<IntrospectionAuthenticator>(std::move(options));
+}
+
+}  // namespace obsgw
