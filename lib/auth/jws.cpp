@@ -6,6 +6,7 @@
 #include <openssl/rsa.h>
 
 #include <memory>
+#include <vector>
 
 #include "auth/base64url.hpp"
 
@@ -84,9 +85,60 @@ bool key_fits(JwsAlg alg, const VerificationKey& key) noexcept {
   return false;
 }
 
+namespace {
+// OpenSSL 3 looks algorithms up by name on every implicit use (EVP_sha256() in an init call), and building a
+// verification context costs about as much as an RSA verify. So digests are fetched once per process, and each
+// io thread keeps one ready context per (key, algorithm), on which EVP_PKEY_verify can be called again and again.
+const EVP_MD* fetched_digest(JwsAlg alg) noexcept {
+  static EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static EVP_MD* sha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  static EVP_MD* sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  const EVP_MD* implicit = digest_of(alg);
+  if (implicit == EVP_sha256()) return sha256;
+  if (implicit == EVP_sha384()) return sha384;
+  if (implicit == EVP_sha512()) return sha512;
+  return nullptr;
+}
+
+struct PkeyCtxDeleter {
+  void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
+};
+
+struct ReadyContext {
+  std::shared_ptr<EVP_PKEY> key;  // held, so that the pointer cannot be reused by another key meanwhile
+  JwsAlg alg;
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx;
+};
+
+EVP_PKEY_CTX* ready_context(JwsAlg alg, const std::shared_ptr<EVP_PKEY>& key) {
+  thread_local std::vector<ReadyContext> contexts;
+  for (auto& c : contexts)
+    if (c.key == key && c.alg == alg) return c.ctx.get();
+  if (contexts.size() >= 64) contexts.clear();  // key sets rotate rarely; keep the list short
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1 || EVP_PKEY_CTX_set_signature_md(ctx.get(), fetched_digest(alg)) != 1)
+    return nullptr;
+  if (alg == JwsAlg::RS256 || alg == JwsAlg::RS384 || alg == JwsAlg::RS512) {
+    if (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1) return nullptr;
+  } else if (alg == JwsAlg::PS256 || alg == JwsAlg::PS384 || alg == JwsAlg::PS512) {
+    if (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PSS_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.get(), RSA_PSS_SALTLEN_DIGEST) != 1)
+      return nullptr;
+  }
+  contexts.push_back(ReadyContext{key, alg, std::move(ctx)});
+  return contexts.back().ctx.get();
+}
+}  // namespace
+
 bool verify_jws_signature(JwsAlg alg, const VerificationKey& key, std::string_view signing_input,
                           std::string_view signature) {
   if (!key.pkey || !key_fits(alg, key)) return false;
+  if (alg == JwsAlg::EdDSA) {  // pure Ed25519 signs the message itself: no digest to verify against
+    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.pkey.get()) != 1) return false;
+    return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                            reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1;
+  }
   std::string der;
   if (alg == JwsAlg::ES256 || alg == JwsAlg::ES384) {
     auto converted = ecdsa_raw_to_der(signature, alg == JwsAlg::ES256 ? 32 : 48);
@@ -94,16 +146,14 @@ bool verify_jws_signature(JwsAlg alg, const VerificationKey& key, std::string_vi
     der = std::move(*converted);
     signature = der;
   }
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-  EVP_PKEY_CTX* pctx = nullptr;
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, digest_of(alg), nullptr, key.pkey.get()) != 1) return false;
-  if (alg == JwsAlg::PS256 || alg == JwsAlg::PS384 || alg == JwsAlg::PS512) {
-    if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1)
-      return false;
-  }
-  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                          reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  const EVP_MD* md = fetched_digest(alg);
+  if (!md || EVP_Digest(signing_input.data(), signing_input.size(), digest, &digest_len, md, nullptr) != 1) return false;
+  EVP_PKEY_CTX* ctx = ready_context(alg, key.pkey);
+  if (!ctx) return false;
+  return EVP_PKEY_verify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(), digest,
+                         digest_len) == 1;
 }
 
 std::optional<HmacAlg> parse_hmac_alg(std::string_view n) noexcept {

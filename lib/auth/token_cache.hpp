@@ -1,12 +1,15 @@
 #pragma once
-// A bounded cache of verified tokens, one per io thread (no locks, no sharing), keyed by the SHA-256 of the
-// token so that the cache never holds a usable credential. A hit costs one hash and one lookup instead of a
-// signature check or a call to the provider.
+// A bounded cache of verified tokens, one per io thread (no locks, no sharing). A hit costs one fast hash of
+// the token, a lookup and a comparison of the whole token — instead of a signature check or a call to the
+// provider. The key is the token itself, not a cryptographic digest of it: a SHA-256 of a 700-byte token costs
+// about 0.7 us, more than the rest of a cached request's authentication; and comparing the whole token makes a
+// hash collision harmless. Only verified tokens are inserted, so a client cannot fill the cache with garbage.
 
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -40,15 +43,22 @@ class TokenCache {
 
   explicit TokenCache(std::size_t max_entries) : max_entries_(max_entries) {}
 
-  // The live entry for `digest`, or null (an expired entry is removed).
-  const Entry* find(const TokenDigest& digest, std::int64_t now);
-  void insert(const TokenDigest& digest, Entry entry, std::int64_t now);
-  void erase(const TokenDigest& digest) { map_.erase(digest); }
+  // Tokens longer than this are verified every time rather than cached.
+  static constexpr std::size_t kMaxCachedTokenBytes = 4096;
+
+  // The live entry for `token`, or null (an expired entry is removed).
+  const Entry* find(std::string_view token, std::int64_t now);
+  void insert(std::string_view token, Entry entry, std::int64_t now);
+  void erase(std::string_view token);
   std::size_t size() const noexcept { return map_.size(); }
 
  private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
   std::size_t max_entries_;
-  std::unordered_map<TokenDigest, Entry, TokenDigestHash> map_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> map_;
 };
 
 // The calling thread's cache for the policy that owns `owner` (created on first use; dropped, on this

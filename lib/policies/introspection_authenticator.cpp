@@ -69,7 +69,7 @@ class IntrospectionAuthenticator final : public Authenticator {
       return auth::unauthorized(options_.realm, auth::Challenge::invalid_token, "malformed_credentials",
                                 "the credentials are empty, too large, or given more than once");
     auto& metrics = detail::Metrics::instance().auth();
-    if (const auto* e = cache().find(auth::digest_token(found->value), unix_now())) {
+    if (const auto* e = cache().find(found->value, unix_now())) {
       metrics.opaque_cache_hits.fetch_add(1, std::memory_order_relaxed);
       if (!e->identity) return inactive();
       accept(ex, e->identity, *found->source);
@@ -105,7 +105,6 @@ class IntrospectionAuthenticator final : public Authenticator {
                                               : "the token could not be checked: " + error)
           .with_header("Retry-After", "5");
     }
-    const auto digest = auth::digest_token(found->value);
     const std::int64_t now = unix_now();
     std::string why;
     std::int64_t expires_at = std::numeric_limits<std::int64_t>::max();
@@ -113,11 +112,11 @@ class IntrospectionAuthenticator final : public Authenticator {
     if (!identity) {
       checks.add(endpoint_name_ + "\x1f" "refused");
       // Remember refusals briefly, so that a client retrying a dead token does not hammer the provider.
-      cache().insert(digest, {nullptr, now + std::min<std::int64_t>(options_.cache_ttl.count(), 5), 0, 0}, now);
+      cache().insert(found->value, {nullptr, now + std::min<std::int64_t>(options_.cache_ttl.count(), 5), 0, 0}, now);
       co_return inactive(why);
     }
     checks.add(endpoint_name_ + "\x1f" "active");
-    cache().insert(digest, {identity, std::min(expires_at, now + options_.cache_ttl.count()), 0, 0}, now);
+    cache().insert(found->value, {identity, std::min(expires_at, now + options_.cache_ttl.count()), 0, 0}, now);
     accept(ex, std::move(identity), *found->source);
     co_return Verdict::proceed();
   }

@@ -45,15 +45,14 @@ class JwtAuthenticator final : public Authenticator {
     auto& counters = detail::Metrics::instance().auth();
     if (options_.cache_entries > 0) {
       auto& cache = auth::thread_token_cache(cache_owner_, options_.cache_entries);
-      auto digest = auth::digest_token(found->value);
-      if (const auto* e = cache.find(digest, unix_now(now))) {
+      if (const auto* e = cache.find(found->value, unix_now(now))) {
         const auto* keys = verifier_.key_provider(e->provider);
         if (!keys || keys->generation() == e->key_generation) {
           counters.jwt_cache_hits.fetch_add(1, std::memory_order_relaxed);
           accept(ex, e->identity, *found->source);
           return Verdict::proceed();
         }
-        cache.erase(digest);  // the issuer's keys changed since: verify again
+        cache.erase(found->value);  // the issuer's keys changed since: verify again
       }
       counters.jwt_cache_misses.fetch_add(1, std::memory_order_relaxed);
     }
@@ -104,7 +103,7 @@ class JwtAuthenticator final : public Authenticator {
       auth::TokenCache::Entry entry{outcome.identity, outcome.expires_at, static_cast<std::uint32_t>(outcome.provider),
                                     outcome.key_generation};
       auth::thread_token_cache(cache_owner_, options_.cache_entries)
-          .insert(auth::digest_token(found.value), std::move(entry), unix_now(std::chrono::system_clock::now()));
+          .insert(found.value, std::move(entry), unix_now(std::chrono::system_clock::now()));
     }
     accept(ex, std::move(outcome.identity), *found.source);
     return Verdict::proceed();

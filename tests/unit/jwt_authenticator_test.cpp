@@ -357,12 +357,15 @@ TEST(JwtAuthenticator, CachedTokensSkipVerificationUntilTheyExpire) {
 TEST(TokenCache, BoundedAndExpiring) {
   auth::TokenCache cache(16);
   auto id = std::make_shared<Identity>();
-  for (int i = 0; i < 100; ++i) cache.insert(auth::digest_token(std::to_string(i)), {id, 1000, 0, 0}, 10);
+  for (int i = 0; i < 100; ++i) cache.insert(std::to_string(i), {id, 1000, 0, 0}, 10);
   EXPECT_LE(cache.size(), 16u);
-  cache.insert(auth::digest_token("x"), {id, 1000, 0, 0}, 10);
-  EXPECT_NE(cache.find(auth::digest_token("x"), 999), nullptr);
-  EXPECT_EQ(cache.find(auth::digest_token("x"), 1001), nullptr);
-  EXPECT_EQ(cache.find(auth::digest_token("x"), 999), nullptr);  // removed when found expired
+  cache.insert("x", {id, 1000, 0, 0}, 10);
+  EXPECT_NE(cache.find("x", 999), nullptr);
+  EXPECT_EQ(cache.find("y", 999), nullptr);
+  EXPECT_EQ(cache.find("x", 1001), nullptr);
+  EXPECT_EQ(cache.find("x", 999), nullptr);  // removed when found expired
+  cache.insert(std::string(5000, 't'), {id, 1000, 0, 0}, 10);  // too long to keep
+  EXPECT_EQ(cache.find(std::string(5000, 't'), 999), nullptr);
 }
 
 }  // namespace
