@@ -58,7 +58,7 @@ GatewayBuilder::RouteBuilder& GatewayBuilder::RouteBuilder::use(std::shared_ptr<
 
 GatewayBuilder::RouteBuilder& GatewayBuilder::RouteBuilder::forward_auth(ForwardAuthOptions options) {
   route_.forwarder = make_forward_auth_responder("forward_auth", options);
-  route_.policies.insert(route_.policies.begin(), make_forward_auth_guard(std::move(options)));
+  forward_auth_ = std::move(options);  // the guard is made in build(), when every policy of the route is known
   return *this;
 }
 
@@ -77,6 +77,7 @@ std::shared_ptr<const Gateway> GatewayBuilder::build() {
   std::vector<Route> routes;
   for (auto& rb : routes_) {
     Route r = rb->route_;
+    if (rb->forward_auth_) r.policies.insert(r.policies.begin(), make_forward_auth_guard(*rb->forward_auth_, r.policies));
     for (const auto& f : upstreams_)
       if (!r.forwarder && f->name() == rb->upstream_) r.forwarder = f;
     if (!r.forwarder)

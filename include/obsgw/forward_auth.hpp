@@ -24,8 +24,11 @@ struct ForwardAuthOptions {
 
 /// The route's terminal step (in place of an upstream). Throws std::invalid_argument for a bad header name.
 std::shared_ptr<const Forwarder> make_forward_auth_responder(std::string name, ForwardAuthOptions options);
-/// Removes `response_headers` from the client's request; must run before the route's other policies
-/// (GatewayBuilder and the config loader put it first).
-std::shared_ptr<const Policy> make_forward_auth_guard(ForwardAuthOptions options);
+/// Removes `response_headers` from the client's request — except those a policy of the route owns
+/// (Policy::owned_request_headers: it reads, removes and sets them itself, like the tenant resolver with a
+/// client-chosen X-Scope-OrgID). Must run before the route's other policies (GatewayBuilder and the config
+/// loader put it first).
+std::shared_ptr<const Policy> make_forward_auth_guard(ForwardAuthOptions options,
+                                                      const std::vector<std::shared_ptr<const Policy>>& route_policies);
 
 }  // namespace obsgw

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,7 @@ class GatewayBuilder {
     friend class GatewayBuilder;
     Route route_;
     std::string upstream_;
+    std::optional<ForwardAuthOptions> forward_auth_;
   };
   /// Adds a route; routes are matched as Router documents.
   RouteBuilder& route(std::string name);

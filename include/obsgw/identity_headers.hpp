@@ -4,6 +4,7 @@
 /// first, whether or not the request authenticates: an upstream never sees a spoofed identity.
 
 #include <string>
+#include <vector>
 
 #include "obsgw/headers.hpp"
 #include "obsgw/identity.hpp"
@@ -24,5 +25,8 @@ struct IdentityHeaders {
   /// Throws std::invalid_argument when a name is not a valid header name or is managed by the proxy.
   void validate() const;
 };
+
+/// The configured (non-empty) header names.
+std::vector<std::string> identity_header_names(const IdentityHeaders& headers);
 
 }  // namespace obsgw

@@ -8,7 +8,9 @@
 /// Any policy may answer the client itself; `on_complete` of every policy that ran is called in all cases.
 
 #include <cstddef>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <asio/awaitable.hpp>
 
@@ -57,6 +59,11 @@ class Policy {
 
   /// Called once the exchange is over, whatever its outcome. Must not throw.
   virtual void on_complete(const Exchange&) const noexcept {}
+
+  /// Request headers this policy reads from the client and then removes or replaces itself (the tenant
+  /// resolver's X-Scope-OrgID, an authenticator's identity headers). A forward-auth route leaves these to the
+  /// policy instead of removing them before policies run.
+  virtual std::vector<std::string> owned_request_headers() const { return {}; }
 };
 
 /// Establishes who is calling (Exchange::identity) or rejects with 401.

@@ -42,6 +42,13 @@ void IdentityHeaders::apply(const Identity& identity, Headers& headers) const {
   }
 }
 
+std::vector<std::string> identity_header_names(const IdentityHeaders& h) {
+  std::vector<std::string> out;
+  for (const auto* name : {&h.subject, &h.email, &h.groups, &h.client_id})
+    if (!name->empty()) out.push_back(*name);
+  return out;
+}
+
 void IdentityHeaders::validate() const {
   for (const auto* name : {&subject, &email, &groups, &client_id}) {
     if (name->empty()) continue;

@@ -350,14 +350,7 @@ std::shared_ptr<const Gateway> build_gateway(const Config& config, unsigned io_t
     r.has_rewrite = rc.has_rewrite;
     for (const auto& f : upstreams)
       if (f->name() == rc.upstream) r.forwarder = f;
-    if (rc.forward_auth) {
-      try {
-        r.forwarder = make_forward_auth_responder("forward_auth", *rc.forward_auth);
-        r.policies.push_back(make_forward_auth_guard(*rc.forward_auth));
-      } catch (const std::exception& e) {
-        p.add(fmt::format("routes.{}.forward_auth", rc.name), e.what());
-      }
-    }
+
     for (const auto& node : rc.policies) {
       auto type = node.find("type");
       const PolicyFactory* factory = type ? registry.find(type->string_value()) : nullptr;
@@ -366,6 +359,14 @@ std::shared_ptr<const Gateway> build_gateway(const Config& config, unsigned io_t
         continue;
       }
       if (auto policy = (*factory)(node, p)) r.policies.push_back(std::move(policy));
+    }
+    if (rc.forward_auth) {
+      try {
+        r.forwarder = make_forward_auth_responder("forward_auth", *rc.forward_auth);
+        r.policies.insert(r.policies.begin(), make_forward_auth_guard(*rc.forward_auth, r.policies));
+      } catch (const std::exception& e) {
+        p.add(fmt::format("routes.{}.forward_auth", rc.name), e.what());
+      }
     }
     routes.push_back(std::move(r));
   }

@@ -54,6 +54,7 @@ class ApiKeyAuthenticator final : public Authenticator {
     }
   }
 
+  std::vector<std::string> owned_request_headers() const override { return identity_header_names(options_.identity_headers); }
   std::string_view name() const noexcept override { return "api_key"; }
 
   Verdict on_request(Exchange& ex) const override {

@@ -1,5 +1,6 @@
 #include "obsgw/forward_auth.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -10,8 +11,14 @@ namespace obsgw {
 
 namespace {
 void validate(const ForwardAuthOptions& o) {
-  for (const auto& name : o.response_headers)
+  for (const auto& name : o.response_headers) {
     if (!http::is_token(name)) throw std::invalid_argument(fmt::format("\"{}\" is not a valid header name", name));
+    // Framing and connection headers belong to the proxy; Authorization is the credential the policies read.
+    for (std::string_view reserved : {"content-length", "transfer-encoding", "connection", "host", "upgrade", "te",
+                                      "trailer", "keep-alive", "authorization", "cookie"})
+      if (iequals(name, reserved))
+        throw std::invalid_argument(fmt::format("header \"{}\" cannot be a forward-auth response header", name));
+  }
 }
 
 class ForwardAuthResponder final : public Forwarder {
@@ -41,7 +48,16 @@ class ForwardAuthResponder final : public Forwarder {
 
 class ForwardAuthGuard final : public Authenticator {
  public:
-  explicit ForwardAuthGuard(ForwardAuthOptions o) : options_(std::move(o)) { validate(options_); }
+  ForwardAuthGuard(ForwardAuthOptions o, const std::vector<std::shared_ptr<const Policy>>& route_policies)
+      : options_(std::move(o)) {
+    validate(options_);
+    std::vector<std::string> owned;
+    for (const auto& p : route_policies)
+      for (auto& h : p->owned_request_headers()) owned.push_back(std::move(h));
+    std::erase_if(options_.response_headers, [&](const std::string& name) {
+      return std::any_of(owned.begin(), owned.end(), [&](const std::string& o) { return iequals(o, name); });
+    });
+  }
   std::string_view name() const noexcept override { return "forward_auth_guard"; }
   Verdict on_request(Exchange& ex) const override {
     for (const auto& name : options_.response_headers) ex.request().headers.remove(name);
@@ -57,8 +73,9 @@ std::shared_ptr<const Forwarder> make_forward_auth_responder(std::string name, F
   return std::make_shared<ForwardAuthResponder>(std::move(name), std::move(options));
 }
 
-std::shared_ptr<const Policy> make_forward_auth_guard(ForwardAuthOptions options) {
-  return std::make_shared<ForwardAuthGuard>(std::move(options));
+std::shared_ptr<const Policy> make_forward_auth_guard(ForwardAuthOptions options,
+                                                      const std::vector<std::shared_ptr<const Policy>>& route_policies) {
+  return std::make_shared<ForwardAuthGuard>(std::move(options), route_policies);
 }
 
 }  // namespace obsgw

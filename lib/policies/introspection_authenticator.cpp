@@ -56,6 +56,7 @@ class IntrospectionAuthenticator final : public Authenticator {
     endpoint_name_ = options_.mode == Mode::introspection ? "introspection" : "userinfo";
   }
 
+  std::vector<std::string> owned_request_headers() const override { return identity_header_names(options_.identity_headers); }
   std::string_view name() const noexcept override {
     return options_.mode == Mode::introspection ? "introspection" : "userinfo";
   }

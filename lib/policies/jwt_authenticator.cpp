@@ -31,6 +31,7 @@ class JwtAuthenticator final : public Authenticator {
   }
 
   std::string_view name() const noexcept override { return "jwt"; }
+  std::vector<std::string> owned_request_headers() const override { return identity_header_names(options_.identity_headers); }
 
   Verdict on_request(Exchange& ex) const override {
     options_.identity_headers.strip(ex.request().headers);

@@ -43,6 +43,9 @@ class ClaimTenantResolver final : public TenantResolver {
   }
 
   std::string_view name() const noexcept override { return "tenant"; }
+  std::vector<std::string> owned_request_headers() const override {
+    return {options_.client_header, options_.upstream_header};
+  }
 
   Verdict on_request(Exchange& ex) const override {
     auto& headers = ex.request().headers;

@@ -376,17 +376,17 @@ class ForwardAuthTest(unittest.TestCase):
         time.sleep(0.2)  # the access log is written by a background thread
         self.assertEqual([l for l in self.gw.access_log() if "smuggled" in l.get("path", "")], [])
 
-    @unittest.expectedFailure  # gatewayd bug, see the docstring: drop this decorator once it is fixed
     def test_tenant_chosen_by_client_header(self):
         """A tenant policy with from_header reads the client's X-Scope-OrgID to choose among the identity's
-        tenants. On a forward-auth route the guard removes every response header from the client's request
-        before any policy runs, X-Scope-OrgID included, so the choice never reaches the tenant policy: the answer
-        is 403 ambiguous_tenant ("name one in X-Scope-OrgID") although the client did. The same policy on a
-        proxying route accepts it."""
+        tenants. The forward-auth guard must leave that header to the tenant policy (it owns it) instead of
+        removing it with the other response headers; a tenant the token does not allow is still refused."""
         multi = self.issuer.token(sub="multi", groups=["obs-tenant-acme", "obs-tenant-globex"], scope="logs:write")
         r = self.direct("/choose", dict(bearer(multi), **{"X-Scope-OrgID": "acme"}))
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.header_all("X-Scope-OrgID"), ["acme"])
+        r = self.direct("/choose", dict(bearer(multi), **{"X-Scope-OrgID": "initech"}))
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json()["error"], "tenant_not_allowed")
 
 
 if __name__ == "__main__":

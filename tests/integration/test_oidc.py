@@ -669,7 +669,7 @@ class ProviderOutageTest(OidcTestCase):
         start = gw.log_count()
         failures = key_fetches(self.metrics(), f"{op.issuer} (discovery)", "failure")
         op.stop()
-        line = gw.wait_for_log(lambda l: l.get("msg") == "identity provider keys could not be fetched", 5, start)
+        line = gw.wait_for_log(lambda l: l.get("msg") == "identity provider keys could not be fetched", 8, start)
         self.assertEqual(line.get("serving"), "last good keys", line)
         self.assertGreater(key_fetches(self.metrics(), f"{op.issuer} (discovery)", "failure"), failures)
         for token, tenant in ((seen, "tenant-a"), (unseen, "tenant-b")):
