@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// Opaque (non-JWT) access tokens, validated by asking the identity provider: RFC 7662 token introspection,
-/// or the OIDC userinfo endpoint. Answers are cached per io thread by a hash of the token, for `cache_ttl` (and
+/// or the OIDC userinfo endpoint. Answers are cached per io thread (keyed by the token), for `cache_ttl` (and
 /// never past the token's `exp`), so a busy client costs the provider one call per TTL, not one per request.
 /// The call is made from the io thread without blocking it.
 

@@ -185,12 +185,20 @@ VerifyOutcome JwtVerifier::verify(std::string_view token, std::chrono::system_cl
       }
     }
     if (!named) {
-      std::uint64_t seen = p.keys->attempts();
-      bool refresh = (on_unknown == OnUnknownKid::probe && p.keys->refresh_allowed()) ||
-                     (on_unknown == OnUnknownKid::refresh && p.keys->request_refresh());
-      if (refresh) {
+      // The issuer may have rotated its keys: refresh early (at most once per min_refresh_interval), and let
+      // every request that meets a new kid meanwhile wait for that same refresh.
+      bool waiting = false;
+      if (on_unknown == OnUnknownKid::probe) {
+        waiting = p.keys->refresh_allowed() || p.keys->refresh_in_flight();
+      } else if (on_unknown == OnUnknownKid::refresh) {
+        p.keys->request_refresh();
+        if (auto target = p.keys->refresh_in_flight()) {
+          waiting = true;
+          out.attempts_seen = *target;
+        }
+      }
+      if (waiting) {
         out.kind = VerifyOutcome::Kind::unknown_kid;
-        out.attempts_seen = seen;
         return out;
       }
       return fail("unknown_key", "the token was signed with a key the issuer does not publish", index);

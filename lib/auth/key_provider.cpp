@@ -70,6 +70,8 @@ class FixedKeyProvider final : public KeyProvider {
 };
 
 class RemoteKeyProvider final : public KeyProvider {
+  static constexpr std::uint64_t kNone = ~std::uint64_t{0};
+
  public:
   explicit RemoteKeyProvider(const RemoteKeySource& source) : state_(std::make_shared<State>(source)) {
     asio::co_spawn(state_->timer.get_executor(), run(state_), asio::detached);
@@ -91,12 +93,21 @@ class RemoteKeyProvider final : public KeyProvider {
     return now - state_->last_refresh_request.load() >= min_gap;
   }
 
+  std::optional<std::uint64_t> refresh_in_flight() const noexcept override {
+    auto target = state_->refresh_done_after.load();
+    if (target != kNone && state_->attempts.load() <= target) return target;
+    return std::nullopt;
+  }
+
   bool request_refresh() const noexcept override {
     auto now = steady::now().time_since_epoch().count();
     auto last = state_->last_refresh_request.load();
     auto min_gap = std::chrono::duration_cast<steady::duration>(state_->source.min_refresh_interval).count();
     if (now - last < min_gap) return false;
     if (!state_->last_refresh_request.compare_exchange_strong(last, now)) return false;  // another thread asked
+    // A fetch under way may have started before the keys changed: the refresh is the fetch after it.
+    state_->refresh_wanted = true;
+    state_->refresh_done_after = state_->attempts.load() + (state_->fetching.load() ? 1 : 0);
     try {
       asio::post(state_->timer.get_executor(), [s = state_] { s->timer.cancel(); });
     } catch (...) {
@@ -120,6 +131,9 @@ class RemoteKeyProvider final : public KeyProvider {
     std::atomic<std::uint64_t> published{0};  // generation of `keys`
     std::atomic<steady::rep> last_refresh_request;
     std::atomic<bool> stopped{false};
+    std::atomic<bool> fetching{false};
+    std::atomic<bool> refresh_wanted{false};
+    std::atomic<std::uint64_t> refresh_done_after{kNone};
     // Background loop only:
     std::string jwks_uri;
     std::string fingerprint;
@@ -219,12 +233,15 @@ class RemoteKeyProvider final : public KeyProvider {
       std::string error;
       std::optional<seconds> max_age;
       bool ok = false;
+      s->refresh_wanted = false;
+      s->fetching = true;
       try {
         ok = co_await fetch_once(*s, error, max_age);
       } catch (const std::exception& e) {
         error = e.what();
       }
       s->attempts.fetch_add(1);
+      s->fetching = false;
       detail::Metrics::instance().key_fetches.add(s->description + '\x1f' + (ok ? "success" : "failure"));
       seconds next;
       if (ok) {
@@ -242,6 +259,7 @@ class RemoteKeyProvider final : public KeyProvider {
         backoff = std::min(backoff * 2, max_backoff);
       }
       if (s->stopped) break;
+      if (s->refresh_wanted) continue;  // asked for while this fetch ran: fetch again now
       s->timer.expires_after(next);
       co_await s->timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
     }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,9 @@ class KeyProvider {
   virtual bool request_refresh() const noexcept { return false; }
   // Whether request_refresh() would be granted now (no side effect).
   virtual bool refresh_allowed() const noexcept { return false; }
+  // While an early refresh is asked for and not yet done: the attempts() value it completes after. Requests
+  // that meet an unknown kid meanwhile wait for it too, instead of being refused while it is on its way.
+  virtual std::optional<std::uint64_t> refresh_in_flight() const noexcept { return std::nullopt; }
   // Completed fetch attempts, successful or not; lets a waiting request see that an attempt finished.
   virtual std::uint64_t attempts() const noexcept { return 0; }
   virtual bool remote() const noexcept { return false; }
