@@ -2,7 +2,7 @@
 # Runs every test of obsgw: installs what is missing, then
 #   1. a normal build: unit tests and integration tests (ctest);
 #   2. the same suite built with AddressSanitizer and UndefinedBehaviorSanitizer;
-#   3. the libFuzzer target of the HTTP parsers for FUZZ_SECONDS (default 60);
+#   3. the libFuzzer targets (HTTP parsers; tokens and credentials) for FUZZ_SECONDS in all (default 60);
 #   4. an outside project that finds the installed library with find_package(obsgw).
 # Build trees go to build-test/ (override with BUILD_ROOT). Exits non-zero if anything fails.
 set -euo pipefail
@@ -51,18 +51,27 @@ build_and_test normal
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   build_and_test sanitize -DOBSGW_SANITIZE=ON
 
-step "fuzz: http_parser_fuzzer for ${fuzz_seconds}s"
+# Fuzzing time is shared: two thirds to the HTTP parsers, one third to tokens and credentials.
+http_seconds=$((fuzz_seconds * 2 / 3))
+token_seconds=$((fuzz_seconds - http_seconds))
+step "fuzz: http_parser_fuzzer for ${http_seconds}s, token_fuzzer for ${token_seconds}s"
 CXX=clang++ cmake -S "$root" -B "$build_root/fuzz" -G Ninja -DOBSGW_BUILD_FUZZERS=ON -DOBSGW_BUILD_TESTS=OFF \
   -DOBSGW_BUILD_APPS=OFF -DOBSGW_BUILD_EXAMPLES=OFF -DOBSGW_BUILD_BENCHMARKS=OFF >/dev/null
-ninja -C "$build_root/fuzz" http_parser_fuzzer
+ninja -C "$build_root/fuzz" http_parser_fuzzer token_fuzzer
 corpus="$build_root/fuzz/corpus"
-mkdir -p "$corpus"
+mkdir -p "$corpus" "$corpus-token"
 rc=0
-"$build_root/fuzz/tests/fuzz/http_parser_fuzzer" -max_total_time="$fuzz_seconds" -max_len=4096 \
+"$build_root/fuzz/tests/fuzz/http_parser_fuzzer" -max_total_time="$http_seconds" -max_len=4096 \
   -dict="$root/tests/fuzz/http.dict" -artifact_prefix="$build_root/fuzz/" "$corpus" "$root/tests/fuzz/corpus/request" \
   2>"$build_root/fuzz/fuzz.log" || rc=$?
 tail -n 3 "$build_root/fuzz/fuzz.log"
-record "$rc" "fuzzing (see $build_root/fuzz/fuzz.log)"
+record "$rc" "fuzzing HTTP parsers (see $build_root/fuzz/fuzz.log)"
+rc=0
+"$build_root/fuzz/tests/fuzz/token_fuzzer" -max_total_time="$token_seconds" -max_len=4096 \
+  -artifact_prefix="$build_root/fuzz/token-" "$corpus-token" "$root/tests/fuzz/corpus/token" \
+  2>"$build_root/fuzz/token-fuzz.log" || rc=$?
+tail -n 3 "$build_root/fuzz/token-fuzz.log"
+record "$rc" "fuzzing tokens and credentials (see $build_root/fuzz/token-fuzz.log)"
 
 step "package: find_package(obsgw) from an outside project"
 rc=0
