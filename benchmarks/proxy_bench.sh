@@ -18,6 +18,25 @@
 #
 # The load is closed-loop (CONNS connections kept busy), so the latencies are those at saturation.
 #
+# With JWT=1, three more columns (GET only), each its own gatewayd (1 io thread, pinned like the others) whose
+# one route has a `jwt` policy: issuer https://idp.example, a local JWK Set file, audience urn:obsgw, token_type
+# at+jwt, default cache (10000 entries). Tokens are RFC 9068-shaped access tokens of about 700 bytes (RS256), the
+# same claims as benchmarks/micro/jwt_bench.cpp, signed by a small C++/OpenSSL generator compiled in the temporary
+# directory (JWT_TOKENS per algorithm, in parallel on every core, before anything is measured).
+#   gatewayd-jwt-cached     every request carries the same valid RS256 token (RSA-2048): the cache-hit path
+#   gatewayd-jwt-new-RS256  every request carries a different valid RS256 token: a signature check per request
+#   gatewayd-jwt-new-ES256  the same with ES256 (P-256)
+# For the "new" columns wrk cycles through the token file (one token per request, each wrk thread in its own
+# slice of the file), and gatewayd is restarted before each measurement, so no token is ever seen twice by one
+# gatewayd process as long as a wrk thread does not run past its slice (the report counts such wraps; raise
+# JWT_TOKENS or shorten DURATION if any). /metrics of each JWT gatewayd is read around every measurement (outside
+# the CPU-time window): signature verifications and token-cache hits per request prove which path was measured.
+# The script also runs `openssl speed -seconds 3 rsa2048 ecdsap256` pinned to DUT_CPU in the same run and reports
+# the verification cost per request (DUT CPU µs/req of jwt-new minus that of gatewayd) next to openssl's time per
+# verify. Goals (PASS/MISS): jwt-cached req/s >= 0.95 x gatewayd; verification efficiency (openssl µs per verify /
+# gatewayd's verification cost per request) >= 0.80 ("approaching openssl"). With JWT=1 the report is
+# <date>-jwt.md instead of <date>-proxy.md; the plain columns are measured exactly as without it.
+#
 # Run:
 #   benchmarks/proxy_bench.sh                       # builds Release gatewayd in build-release first
 #   GATEWAYD=build/apps/gatewayd/gatewayd REPS=5 DURATION=5s benchmarks/proxy_bench.sh
@@ -32,9 +51,13 @@
 #   BASE_PORT     first of 6 loopback ports, 19180    RESULTS_DIR default $REPO/benchmarks/results
 #   UNPINNED      1: add two columns without taskset for gatewayd and wrk (the backend stays on LOAD_CPU):
 #                 "gatewayd-unpinned" (1 io thread) and "gatewayd-2t" (2 io threads). Default 0.
+#   JWT           1: add the three JWT columns above (ports BASE_PORT+6 .. BASE_PORT+11). Default 0.
+#   JWT_TOKENS    tokens generated per algorithm for the "new" columns, default 300000 (must exceed the requests
+#                 of one measurement: about 150k at 30k req/s for 5 s)
+#   JWT_TOKEN_TTL_S  lifetime (exp - now) of the generated tokens, default 604800 (7 days)
 #
 # Needs wrk and nginx (Debian: wrk, nginx-light; installed with apt-get when missing and run as root),
-# curl, taskset, pgrep. Everything lives in a temporary directory that is removed at exit, and every
+# curl, taskset, pgrep; with JWT=1 also g++, the OpenSSL headers (libssl-dev) and the openssl command. Everything lives in a temporary directory that is removed at exit, and every
 # process started here is stopped by its PID.
 
 set -euo pipefail
@@ -55,6 +78,9 @@ LOAD_CPU=${LOAD_CPU:-1}
 BASE_PORT=${BASE_PORT:-19180}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/benchmarks/results}
 UNPINNED=${UNPINNED:-0}
+JWT=${JWT:-0}
+JWT_TOKENS=${JWT_TOKENS:-300000}
+JWT_TOKEN_TTL_S=${JWT_TOKEN_TTL_S:-604800}
 
 readonly BACKEND_PORT=$BASE_PORT
 readonly DIRECT_PORT=$((BASE_PORT + 1))
@@ -62,6 +88,12 @@ readonly GATEWAY_PORT=$((BASE_PORT + 2))
 readonly NGINX_PORT=$((BASE_PORT + 3))
 readonly GATEWAY_UNPINNED_PORT=$((BASE_PORT + 4))
 readonly GATEWAY_2T_PORT=$((BASE_PORT + 5))
+readonly JWT_CACHED_PORT=$((BASE_PORT + 6))
+readonly JWT_NEW_RS256_PORT=$((BASE_PORT + 7))
+readonly JWT_NEW_ES256_PORT=$((BASE_PORT + 8))
+readonly JWT_ADMIN_BASE_PORT=$((BASE_PORT + 9))   # admin (/metrics) of the three JWT gatewayds: +9, +10, +11
+readonly JWT_ISSUER=https://idp.example
+readonly JWT_AUDIENCE=urn:obsgw
 CLK_TCK=$(getconf CLK_TCK)
 readonly CLK_TCK
 
@@ -70,9 +102,17 @@ declare -A SERVER_PID=()     # name -> PID of every server started here
 declare -A COLUMN_PORT=()    # column -> port wrk targets
 declare -A COLUMN_DUT=()     # column -> server name whose CPU time is measured
 declare -A COLUMN_PINNED=()  # column -> 1 when DUT/wrk are pinned
+declare -A COLUMN_METHODS=() # column -> methods measured ("GET POST", JWT columns "GET")
+declare -A COLUMN_TOKEN=()   # column -> the one token every request carries (jwt-cached)
+declare -A COLUMN_TOKEN_FILE=()  # column -> file of tokens, one per request (jwt-new-*)
+declare -A COLUMN_ADMIN=()   # column -> admin port whose /metrics counts verifications and cache hits
+declare -A COLUMN_RESTART=() # column -> 1: restart its gatewayd before each measurement (empty token cache)
+declare -a HELPER_PIDS=()    # token generators running in the background
 COLUMNS=()
 VERDICTS=()                  # "METHOD: gatewayd/nginx ..." lines, printed at the end
 OVERALL=MISS
+JWT_LINES=()                 # JWT verdict lines of the report
+JWT_OVERALL=MISS
 
 log() { printf '[proxy_bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -83,6 +123,7 @@ die() { log "ERROR: $*"; exit 1; }
 cleanup() {
   local name
   for name in "${!SERVER_PID[@]}"; do stop_server "$name"; done
+  for name in "${HELPER_PIDS[@]}"; do kill -TERM "$name" 2>/dev/null || true; wait "$name" 2>/dev/null || true; done
   [ -n "$WORK" ] && rm -rf "$WORK"
   return 0
 }
@@ -103,6 +144,9 @@ install_tools_if_missing() {
 require_tools() {
   local t
   for t in wrk curl taskset pgrep getconf; do command -v "$t" >/dev/null || die "$t not found"; done
+  if [ "$JWT" = 1 ]; then
+    for t in g++ openssl; do command -v "$t" >/dev/null || die "$t not found (needed with JWT=1)"; done
+  fi
   NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
   [ -x "$NGINX_BIN" ] || die "nginx not found"
 }
@@ -127,7 +171,10 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 check_ports_free() {
   local p
-  for p in "$BACKEND_PORT" "$DIRECT_PORT" "$GATEWAY_PORT" "$NGINX_PORT" "$GATEWAY_UNPINNED_PORT" "$GATEWAY_2T_PORT"; do
+  local ports=("$BACKEND_PORT" "$DIRECT_PORT" "$GATEWAY_PORT" "$NGINX_PORT" "$GATEWAY_UNPINNED_PORT" "$GATEWAY_2T_PORT")
+  [ "$JWT" = 1 ] && ports+=("$JWT_CACHED_PORT" "$JWT_NEW_RS256_PORT" "$JWT_NEW_ES256_PORT" "$JWT_ADMIN_BASE_PORT"
+    "$((JWT_ADMIN_BASE_PORT + 1))" "$((JWT_ADMIN_BASE_PORT + 2))")
+  for p in "${ports[@]}"; do
     port_in_use "$p" && die "port $p is in use; set BASE_PORT"
   done
   return 0
@@ -240,15 +287,20 @@ start_nginx_proxy() {  # NAME PORT CPU
   wait_listening "$name" "$port"
 }
 
-start_gatewayd() {  # NAME PORT CPU_OR_EMPTY THREADS
-  local name=$1 port=$2 cpu=$3 threads=$4 access_log=false conf=$WORK/$1.json
+# start_gatewayd NAME PORT CPU_OR_EMPTY THREADS [POLICIES_JSON ADMIN_PORT]: POLICIES_JSON is the route's
+# "policies" array (JWT columns), ADMIN_PORT the admin listener serving /metrics.
+start_gatewayd() {
+  local name=$1 port=$2 cpu=$3 threads=$4 policies=${5:-} admin=${6:-} access_log=false conf=$WORK/$1.json
+  local route_extra="" server_extra=""
   [ "$ACCESS_LOG" = 1 ] && access_log=true
+  [ -n "$policies" ] && route_extra=", \"policies\": $policies"
+  [ -n "$admin" ] && server_extra=", \"admin_listen\": \"127.0.0.1:$admin\""
   cat >"$conf" <<EOF
 {
-  "server": {"listen": ["127.0.0.1:$port"], "threads": $threads, "drain_timeout_ms": 2000},
+  "server": {"listen": ["127.0.0.1:$port"], "threads": $threads, "drain_timeout_ms": 2000$server_extra},
   "logging": {"level": "warn", "access_log": $access_log},
   "upstreams": {"backend": {"url": "http://127.0.0.1:$BACKEND_PORT"}},
-  "routes": [{"name": "all", "match": {"path_prefix": "/"}, "upstream": "backend"}]
+  "routes": [{"name": "all", "match": {"path_prefix": "/"}, "upstream": "backend"$route_extra}]
 }
 EOF
   "$GATEWAYD" --config "$conf" --check >/dev/null || die "gatewayd rejects $conf"
@@ -256,12 +308,205 @@ EOF
   wait_listening "$name" "$port"
 }
 
-# add_column COLUMN SERVER PORT PINNED
+# restart_gatewayd COLUMN: stop the column's gatewayd (by PID) and start it again with the same config and
+# pinning: a fresh process with an empty token cache.
+restart_gatewayd() {
+  local column=$1 name=${COLUMN_DUT[$1]} cpu=""
+  [ "${COLUMN_PINNED[$column]}" = 1 ] && cpu=$DUT_CPU
+  stop_server "$name"
+  start_server "$name" "$cpu" "$GATEWAYD" --config "$WORK/$name.json"
+  wait_listening "$name" "${COLUMN_PORT[$column]}"
+}
+
+# add_column COLUMN SERVER PORT PINNED [METHODS]
 add_column() {
   COLUMNS+=("$1")
   COLUMN_DUT[$1]=$2
   COLUMN_PORT[$1]=$3
   COLUMN_PINNED[$1]=$4
+  COLUMN_METHODS[$1]=${5:-GET POST}
+}
+
+column_has_method() { [[ " ${COLUMN_METHODS[$1]} " == *" $2 "* ]]; }
+
+# ---------------------------------------------------------------------------------------------------
+# JWT: keys, a JWK Set per key, and tokens (JWT=1)
+
+# The generator: "jwks KEY.pem KID ALG" prints a JWK Set with the key's public half; "sign KEY.pem ALG KID ISSUER
+# AUDIENCE FIRST COUNT EXP" prints COUNT tokens (serials FIRST..), one per line, claims shaped like
+# benchmarks/micro/jwt_bench.cpp (RFC 9068 access token, about 700 bytes with RS256).
+write_token_generator() {
+  cat >"$WORK/jwtgen.cpp" <<'EOF'
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+
+static void fail(const char* what) {
+  std::fprintf(stderr, "jwtgen: %s\n", what);
+  std::exit(1);
+}
+
+static std::string b64url(const unsigned char* p, std::size_t n) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string o;
+  std::size_t i = 0;
+  for (; i + 2 < n; i += 3) {
+    std::uint32_t v = std::uint32_t(p[i]) << 16 | std::uint32_t(p[i + 1]) << 8 | p[i + 2];
+    o += a[v >> 18 & 63]; o += a[v >> 12 & 63]; o += a[v >> 6 & 63]; o += a[v & 63];
+  }
+  if (n - i == 1) {
+    std::uint32_t v = std::uint32_t(p[i]) << 16;
+    o += a[v >> 18 & 63]; o += a[v >> 12 & 63];
+  } else if (n - i == 2) {
+    std::uint32_t v = std::uint32_t(p[i]) << 16 | std::uint32_t(p[i + 1]) << 8;
+    o += a[v >> 18 & 63]; o += a[v >> 12 & 63]; o += a[v >> 6 & 63];
+  }
+  return o;
+}
+static std::string b64url(const std::string& s) { return b64url(reinterpret_cast<const unsigned char*>(s.data()), s.size()); }
+
+static std::string bn_b64(EVP_PKEY* k, const char* name, int pad) {
+  BIGNUM* bn = nullptr;
+  if (EVP_PKEY_get_bn_param(k, name, &bn) != 1) fail("key parameter missing");
+  std::string raw(static_cast<std::size_t>(pad ? pad : BN_num_bytes(bn)), '\0');
+  BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(&raw[0]), static_cast<int>(raw.size()));
+  BN_free(bn);
+  return b64url(raw);
+}
+
+int main(int argc, char** argv) {
+  if (argc < 5) fail("usage: jwtgen jwks KEY KID ALG | jwtgen sign KEY ALG KID ISSUER AUDIENCE FIRST COUNT EXP");
+  FILE* f = std::fopen(argv[2], "r");
+  if (!f) fail("cannot open the key");
+  EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  if (!key) fail("cannot read the key");
+  const bool ec = EVP_PKEY_is_a(key, "EC");
+  if (std::strcmp(argv[1], "jwks") == 0) {
+    if (ec)
+      std::printf("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"%s\",\"alg\":\"%s\",\"use\":\"sig\","
+                  "\"x\":\"%s\",\"y\":\"%s\"}]}\n", argv[3], argv[4], bn_b64(key, OSSL_PKEY_PARAM_EC_PUB_X, 32).c_str(),
+                  bn_b64(key, OSSL_PKEY_PARAM_EC_PUB_Y, 32).c_str());
+    else
+      std::printf("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"%s\",\"alg\":\"%s\",\"use\":\"sig\",\"n\":\"%s\",\"e\":\"%s\"}]}\n",
+                  argv[3], argv[4], bn_b64(key, OSSL_PKEY_PARAM_RSA_N, 0).c_str(), bn_b64(key, OSSL_PKEY_PARAM_RSA_E, 0).c_str());
+    return 0;
+  }
+  if (argc != 10 || std::strcmp(argv[1], "sign") != 0) fail("usage: jwtgen sign KEY ALG KID ISSUER AUDIENCE FIRST COUNT EXP");
+  const char *alg = argv[3], *kid = argv[4], *iss = argv[5], *aud = argv[6];
+  const long long first = std::atoll(argv[7]), count = std::atoll(argv[8]), exp = std::atoll(argv[9]);
+  const long long iat = static_cast<long long>(std::time(nullptr)) - 1;
+  char buf[1024];
+  std::snprintf(buf, sizeof buf, "{\"alg\":\"%s\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}", alg, kid);
+  const std::string header = b64url(buf);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  std::string sig(512, '\0');
+  for (long long serial = first; serial < first + count; ++serial) {
+    std::snprintf(buf, sizeof buf,
+                  "{\"iss\":\"%s\",\"sub\":\"agent-%lld\",\"aud\":\"%s\",\"exp\":%lld,\"iat\":%lld,\"jti\":\"%016llx\","
+                  "\"client_id\":\"agent-%lld\",\"scope\":\"logs:write metrics:write traces:write\",\"tenant_id\":\"tenant-%lld\"}",
+                  iss, serial, aud, exp, iat, static_cast<unsigned long long>(serial) * 7919ULL, serial, serial % 16);
+    const std::string input = header + "." + b64url(buf);
+    std::size_t len = sig.size();
+    if (EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key) != 1 ||
+        EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(&sig[0]), &len, reinterpret_cast<const unsigned char*>(input.data()),
+                       input.size()) != 1)
+      fail("signing failed");
+    std::string out;
+    if (ec) {  // DER -> the JWS form, R || S of 32 bytes each
+      const unsigned char* p = reinterpret_cast<const unsigned char*>(sig.data());
+      ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len));
+      if (!es) fail("bad ECDSA signature");
+      unsigned char raw[64];
+      BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32);
+      BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32);
+      ECDSA_SIG_free(es);
+      out = b64url(raw, 64);
+    } else {
+      out = b64url(reinterpret_cast<const unsigned char*>(sig.data()), len);
+    }
+    std::fputs(input.c_str(), stdout);
+    std::fputc('.', stdout);
+    std::fputs(out.c_str(), stdout);
+    std::fputc('\n', stdout);
+  }
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(key);
+  return std::fflush(stdout) == 0 ? 0 : 1;
+}
+EOF
+  g++ -O2 -std=c++17 -o "$WORK/jwtgen" "$WORK/jwtgen.cpp" -lcrypto >"$WORK/jwtgen.log" 2>&1 \
+    || { cat "$WORK/jwtgen.log" >&2; die "cannot compile the token generator (g++ and libssl-dev needed)"; }
+}
+
+# generate_tokens KEY ALG OUT FIRST COUNT: COUNT tokens into OUT, made by one generator per core in parallel.
+generate_tokens() {
+  local key=$1 alg=$2 out=$3 first=$4 count=$5 jobs i from n pids=() pid
+  jobs=$(nproc)
+  [ "$count" -lt 1000 ] && jobs=1
+  for i in $(seq 0 $((jobs - 1))); do
+    from=$((first + count * i / jobs))
+    n=$((first + count * (i + 1) / jobs - from))
+    "$WORK/jwtgen" sign "$key" "$alg" k1 "$JWT_ISSUER" "$JWT_AUDIENCE" "$from" "$n" "$JWT_EXP" >"$out.part$i" &
+    pids+=("$!")
+    HELPER_PIDS+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || die "the token generator failed"; done
+  HELPER_PIDS=()
+  for i in $(seq 0 $((jobs - 1))); do cat "$out.part$i"; rm -f "$out.part$i"; done >"$out"
+  [ "$(wc -l <"$out")" -eq "$count" ] || die "$out: expected $count tokens"
+}
+
+# prepare_jwt: keys (RSA-2048, P-256), a JWK Set file each, JWT_TOKENS tokens per algorithm, the cached token.
+prepare_jwt() {
+  local started=$SECONDS
+  [ "$JWT_TOKENS" -ge 1000 ] || die "JWT_TOKENS must be at least 1000"
+  JWT_EXP=$(($(date +%s) + JWT_TOKEN_TTL_S))
+  mkdir -p "$WORK/jwt"
+  write_token_generator
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/jwt/rsa.pem" 2>/dev/null \
+    || die "openssl genpkey RSA failed"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/jwt/ec.pem" 2>/dev/null \
+    || die "openssl genpkey EC failed"
+  "$WORK/jwtgen" jwks "$WORK/jwt/rsa.pem" k1 RS256 >"$WORK/jwt/rs256.jwks.json"
+  "$WORK/jwtgen" jwks "$WORK/jwt/ec.pem" k1 ES256 >"$WORK/jwt/es256.jwks.json"
+  log "generating $JWT_TOKENS RS256 and $JWT_TOKENS ES256 tokens ($(nproc) generators in parallel)"
+  generate_tokens "$WORK/jwt/rsa.pem" RS256 "$WORK/jwt/rs256.tokens" 0 "$JWT_TOKENS"
+  generate_tokens "$WORK/jwt/ec.pem" ES256 "$WORK/jwt/es256.tokens" 0 "$JWT_TOKENS"
+  # The cached column's token: one more serial, never in the token files.
+  JWT_CACHED_TOKEN=$("$WORK/jwtgen" sign "$WORK/jwt/rsa.pem" RS256 k1 "$JWT_ISSUER" "$JWT_AUDIENCE" "$JWT_TOKENS" 1 "$JWT_EXP")
+  JWT_GEN_SECONDS=$((SECONDS - started))
+  JWT_TOKEN_BYTES_RS256=$(head -1 "$WORK/jwt/rs256.tokens" | tr -d '\n' | wc -c)
+  JWT_TOKEN_BYTES_ES256=$(head -1 "$WORK/jwt/es256.tokens" | tr -d '\n' | wc -c)
+  log "tokens ready in ${JWT_GEN_SECONDS}s (RS256 $JWT_TOKEN_BYTES_RS256 bytes, ES256 $JWT_TOKEN_BYTES_ES256 bytes each)"
+}
+
+jwt_policy() {  # JWKS_FILE: the route's policies array
+  printf '[{"type": "jwt", "providers": [{"issuer": "%s", "jwks_file": "%s", "audiences": ["%s"], "token_type": "at+jwt"}]}]' \
+    "$JWT_ISSUER" "$1" "$JWT_AUDIENCE"
+}
+
+# openssl speed, pinned to the DUT's CPU: verify/s of RSA-2048 and ECDSA P-256 on that one core.
+run_openssl_speed() {
+  log "openssl speed -seconds 3 rsa2048 ecdsap256 on CPU $DUT_CPU"
+  taskset -c "$DUT_CPU" openssl speed -seconds 3 rsa2048 ecdsap256 >"$WORK/openssl-speed.txt" 2>/dev/null \
+    || die "openssl speed failed"
+  OPENSSL_RSA_VERIFY=$(awk '/^rsa 2048 bits/ { print $NF }' "$WORK/openssl-speed.txt")
+  OPENSSL_EC_VERIFY=$(awk '/ecdsa \(nistp256\)/ { print $NF }' "$WORK/openssl-speed.txt")
+  if [ -z "$OPENSSL_RSA_VERIFY" ] || [ -z "$OPENSSL_EC_VERIFY" ]; then
+    cat "$WORK/openssl-speed.txt" >&2
+    die "cannot read openssl speed"
+  fi
+  log "openssl on CPU $DUT_CPU: RSA-2048 verify/s $OPENSSL_RSA_VERIFY, ECDSA P-256 verify/s $OPENSSL_EC_VERIFY"
 }
 
 start_all_servers() {
@@ -278,6 +523,25 @@ start_all_servers() {
     start_gatewayd gatewayd-2t "$GATEWAY_2T_PORT" "" 2
     add_column gatewayd-unpinned gatewayd-unpinned "$GATEWAY_UNPINNED_PORT" 0
     add_column gatewayd-2t gatewayd-2t "$GATEWAY_2T_PORT" 0
+  fi
+  if [ "$JWT" = 1 ]; then
+    start_gatewayd gatewayd-jwt-cached "$JWT_CACHED_PORT" "$DUT_CPU" 1 \
+      "$(jwt_policy "$WORK/jwt/rs256.jwks.json")" "$JWT_ADMIN_BASE_PORT"
+    start_gatewayd gatewayd-jwt-new-RS256 "$JWT_NEW_RS256_PORT" "$DUT_CPU" 1 \
+      "$(jwt_policy "$WORK/jwt/rs256.jwks.json")" "$((JWT_ADMIN_BASE_PORT + 1))"
+    start_gatewayd gatewayd-jwt-new-ES256 "$JWT_NEW_ES256_PORT" "$DUT_CPU" 1 \
+      "$(jwt_policy "$WORK/jwt/es256.jwks.json")" "$((JWT_ADMIN_BASE_PORT + 2))"
+    add_column gatewayd-jwt-cached gatewayd-jwt-cached "$JWT_CACHED_PORT" 1 GET
+    add_column gatewayd-jwt-new-RS256 gatewayd-jwt-new-RS256 "$JWT_NEW_RS256_PORT" 1 GET
+    add_column gatewayd-jwt-new-ES256 gatewayd-jwt-new-ES256 "$JWT_NEW_ES256_PORT" 1 GET
+    COLUMN_TOKEN[gatewayd-jwt-cached]=$JWT_CACHED_TOKEN
+    COLUMN_TOKEN_FILE[gatewayd-jwt-new-RS256]=$WORK/jwt/rs256.tokens
+    COLUMN_TOKEN_FILE[gatewayd-jwt-new-ES256]=$WORK/jwt/es256.tokens
+    COLUMN_ADMIN[gatewayd-jwt-cached]=$JWT_ADMIN_BASE_PORT
+    COLUMN_ADMIN[gatewayd-jwt-new-RS256]=$((JWT_ADMIN_BASE_PORT + 1))
+    COLUMN_ADMIN[gatewayd-jwt-new-ES256]=$((JWT_ADMIN_BASE_PORT + 2))
+    COLUMN_RESTART[gatewayd-jwt-new-RS256]=1
+    COLUMN_RESTART[gatewayd-jwt-new-ES256]=1
   fi
 }
 
@@ -301,10 +565,46 @@ else
   wrk.path = "/api/v1/query?query=up"
 end
 
+-- JWT columns. BENCH_TOKEN: every request carries this one token. BENCH_TOKEN_FILE: one token per request,
+-- taken in order from this file (BENCH_TOKEN_COUNT lines); wrk thread k of BENCH_THREADS uses the k-th slice of
+-- the file only, so no two requests of one run carry the same token unless a thread runs past its slice
+-- (counted in "wrapped", reported).
+local token, token_file = os.getenv("BENCH_TOKEN") or "", os.getenv("BENCH_TOKEN_FILE") or ""
+if token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
+
+local threads, next_tid = {}, 0
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+  table.insert(threads, thread)
+end
+
+if token_file ~= "" then
+  local tokens, pos, count = {}, 1, 0
+  wrapped = 0
+  function init(args)
+    local total, nthreads = tonumber(os.getenv("BENCH_TOKEN_COUNT")), tonumber(os.getenv("BENCH_THREADS"))
+    local first, last = math.floor(total * tid / nthreads) + 1, math.floor(total * (tid + 1) / nthreads)
+    local i = 0
+    for line in io.lines(token_file) do
+      i = i + 1
+      if i > last then break end
+      if i >= first then count = count + 1; tokens[count] = "Bearer " .. line end
+    end
+  end
+  function request()
+    if pos > count then pos = 1; wrapped = wrapped + 1 end
+    wrk.headers["Authorization"] = tokens[pos]
+    pos = pos + 1
+    return wrk.format()
+  end
+end
+
 function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+  local e, wraps = summary.errors, 0
+  for _, t in ipairs(threads) do wraps = wraps + (t:get("wrapped") or 0) end
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout, wraps))
 end
 EOF
 }
@@ -346,12 +646,15 @@ other_cpu_pct() {
     END { printf "%.0f", (d > 0 ? 100 * sum / hz * 1e6 / d : 0) }' "$1" "$2"
 }
 
-# run_wrk COLUMN METHOD DURATION: prints "requests duration_us p50_us p99_us non2xx socket_errors"
+# run_wrk COLUMN METHOD DURATION: prints "requests duration_us p50_us p99_us non2xx socket_errors token_wraps"
 run_wrk() {
   local column=$1 method=$2 duration=$3 url="http://127.0.0.1:${COLUMN_PORT[$1]}" out
-  local pin=(taskset -c "$LOAD_CPU")
+  local pin=(taskset -c "$LOAD_CPU") token_file=${COLUMN_TOKEN_FILE[$1]:-} token_count=0
   [ "${COLUMN_PINNED[$column]}" = 1 ] || pin=()
-  out=$(BENCH_METHOD=$method BENCH_BODY_BYTES=$BODY_BYTES "${pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" \
+  [ -n "$token_file" ] && token_count=$JWT_TOKENS
+  out=$(BENCH_METHOD=$method BENCH_BODY_BYTES=$BODY_BYTES BENCH_TOKEN=${COLUMN_TOKEN[$1]:-} \
+    BENCH_TOKEN_FILE=$token_file BENCH_TOKEN_COUNT=$token_count BENCH_THREADS=$WRK_THREADS \
+    "${pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" \
     -d"$duration" --latency -s "$WORK/bench.lua" "$url" 2>&1) || { echo "$out" >&2; die "wrk failed on $column"; }
   grep '^RESULT ' <<<"$out" | cut -d' ' -f2- || { echo "$out" >&2; die "no RESULT from wrk on $column"; }
 }
@@ -368,17 +671,51 @@ check_answers() {
   fi
 }
 
+# check_jwt_answers COLUMN: GET without a token must give 401, with the column's (first) token 200.
+check_jwt_answers() {
+  local column=$1 url="http://127.0.0.1:${COLUMN_PORT[$1]}/api/v1/query?query=up" token=${COLUMN_TOKEN[$1]:-} plain signed
+  [ -n "$token" ] || token=$(head -1 "${COLUMN_TOKEN_FILE[$column]}")
+  plain=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true)
+  signed=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $token" "$url" || true)
+  if [ "$plain" != 401 ] || [ "$signed" != 200 ]; then
+    die "$column answers GET without a token $plain (want 401), with a valid token $signed (want 200)"
+  fi
+}
+
+# auth_counters COLUMN: "verified cache_hits cache_misses" from the column's gatewayd /metrics.
+auth_counters() {
+  curl -s --max-time 5 "http://127.0.0.1:${COLUMN_ADMIN[$1]}/metrics" | awk '
+    /^obsgw_jwt_verified_total / { v = $2 }
+    /^obsgw_token_cache_lookups_total\{cache="jwt",result="hit"\} / { h = $2 }
+    /^obsgw_token_cache_lookups_total\{cache="jwt",result="miss"\} / { m = $2 }
+    END { if (v == "" || h == "" || m == "") exit 1; printf "%d %d %d\n", v, h, m }' \
+    || die "cannot read the JWT counters of $1 from /metrics"
+}
+
 # measure REP COLUMN METHOD: one wrk run, the DUT's CPU time around it; appends a row to $RAW.
+# JWT columns also get a row in $AUTH_RAW: the verifications and cache lookups /metrics counted meanwhile.
 measure() {
-  local rep=$1 column=$2 method=$3 pid ticks_before ticks_after result
-  local requests duration_us p50 p99 non2xx sock_err other
+  local rep=$1 column=$2 method=$3 pid ticks_before ticks_after result auth_before="" auth_after
+  local requests duration_us p50 p99 non2xx sock_err wraps other
+  local -a a b
+  if [ "${COLUMN_RESTART[$column]:-0}" = 1 ]; then restart_gatewayd "$column"; fi
+  if [ -n "${COLUMN_ADMIN[$column]:-}" ]; then auth_before=$(auth_counters "$column"); fi
   pid=${SERVER_PID[${COLUMN_DUT[$column]}]}
   snapshot_other_cpu "$WORK/other.before"
   ticks_before=$(cpu_ticks "$pid")
   result=$(run_wrk "$column" "$method" "$DURATION")
   ticks_after=$(cpu_ticks "$pid")
   snapshot_other_cpu "$WORK/other.after"
-  read -r requests duration_us p50 p99 non2xx sock_err <<<"$result"
+  read -r requests duration_us p50 p99 non2xx sock_err wraps <<<"$result"
+  if [ -n "$auth_before" ]; then
+    auth_after=$(auth_counters "$column")
+    read -r -a b <<<"$auth_before"
+    read -r -a a <<<"$auth_after"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$column" "$requests" "$((a[0] - b[0]))" "$((a[1] - b[1]))" \
+      "$((a[2] - b[2]))" "$wraps" >>"$AUTH_RAW"
+    [ "$wraps" = 0 ] || log "WARNING: $column: wrk threads ran past their token slice $wraps times (tokens" \
+      "repeated); raise JWT_TOKENS or shorten DURATION"
+  fi
   other=$(other_cpu_pct "$WORK/other.before" "$WORK/other.after" "$duration_us")
   awk -v rep="$rep" -v col="$column" -v m="$method" -v n="$requests" -v d="$duration_us" -v p50="$p50" \
     -v p99="$p99" -v bad="$((non2xx + sock_err))" -v t="$((ticks_after - ticks_before))" -v hz="$CLK_TCK" \
@@ -394,8 +731,8 @@ measure() {
 warm_up_and_check() {
   local column method result bad
   for column in "${COLUMNS[@]}"; do
-    check_answers "$column"
-    for method in GET POST; do
+    if [ -n "${COLUMN_ADMIN[$column]:-}" ]; then check_jwt_answers "$column"; else check_answers "$column"; fi
+    for method in ${COLUMN_METHODS[$column]}; do
       result=$(run_wrk "$column" "$method" "$WARMUP")
       bad=$(awk '{print $5 + $6}' <<<"$result")
       [ "$bad" = 0 ] || die "$column $method warm-up: $bad non-2xx answers or socket errors"
@@ -406,9 +743,12 @@ warm_up_and_check() {
 run_all_reps() {
   local rep method column
   printf 'rep\tcolumn\tmethod\trps\tp50_us\tp99_us\tcpu_us_per_req\tdut_cpu_pct\tbad\trequests\tother_cpu_pct\n' >"$RAW"
+  printf 'rep\tcolumn\trequests\tverified\tcache_hits\tcache_misses\ttoken_wraps\n' >"$AUTH_RAW"
   for rep in $(seq 1 "$REPS"); do
     for method in GET POST; do
-      for column in "${COLUMNS[@]}"; do measure "$rep" "$column" "$method"; done
+      for column in "${COLUMNS[@]}"; do
+        if column_has_method "$column" "$method"; then measure "$rep" "$column" "$method"; fi
+      done
     done
   done
 }
@@ -450,13 +790,118 @@ machine_info() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 
+# jwt_totals: per JWT column, summed over the reps: "column requests verified cache_hits cache_misses wraps"
+jwt_totals() {
+  awk -F'\t' 'NR > 1 {
+      if (!($2 in n)) order[++k] = $2
+      n[$2] += $3; v[$2] += $4; h[$2] += $5; m[$2] += $6; w[$2] += $7
+    }
+    END { for (i = 1; i <= k; i++) { c = order[i]; printf "%s %d %d %d %d %d\n", c, n[c], v[c], h[c], m[c], w[c] } }' "$AUTH_RAW"
+}
+
+# write_jwt_section: the JWT part of the report (GET medians of this run), sets JWT_OVERALL.
+write_jwt_section() {
+  local column r p9 cu n v h w alg new_col verify_s openssl_us cost_gw cost_cached eff verdict
+  local jwt_pass=1 path_ok=1
+  local -A rps=() p99=() cpu=() per_verified=() per_hit=() wraps=()
+  while read -r column r _ p9 cu _; do
+    rps[$column]=$r; p99[$column]=$p9; cpu[$column]=$cu
+  done < <(medians GET)
+  while read -r column n v h _ w; do
+    per_verified[$column]=$(awk -v a="$v" -v b="$n" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+    per_hit[$column]=$(awk -v a="$h" -v b="$n" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+    wraps[$column]=$w
+  done < <(jwt_totals)
+  echo
+  echo "## JWT authentication (GET)"
+  echo
+  echo "Same run and pinning as above. Each JWT column is its own gatewayd (1 io thread) whose one route has a" \
+    "\`jwt\` policy: issuer \`$JWT_ISSUER\`, a local JWK Set file (one key, kid \`k1\`), audience \`$JWT_AUDIENCE\`" \
+    "and token type \`at+jwt\` checked, default token cache (10000 entries per io thread), identity headers on" \
+    "(defaults). Tokens: RFC 9068-shaped access tokens, $JWT_TOKEN_BYTES_RS256 bytes (RS256, RSA-2048) and" \
+    "$JWT_TOKEN_BYTES_ES256 bytes (ES256, P-256); $JWT_TOKENS per algorithm, generated in ${JWT_GEN_SECONDS} s" \
+    "before measuring. \`jwt-cached\`: every request carries the same token (cache hit)." \
+    "\`jwt-new-*\`: every request carries a different token (wrk threads cycle through disjoint slices of the" \
+    "token file) and the gatewayd is restarted before each measurement, so no token reaches one process twice."
+  echo
+  echo "| column | req/s | × gatewayd | × nginx | p99 ms | DUT CPU µs/req | CPU µs/req over gatewayd | signature checks / req | cache hits / req | token wraps |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for column in gatewayd nginx gatewayd-jwt-cached gatewayd-jwt-new-RS256 gatewayd-jwt-new-ES256; do
+    [ -n "${rps[$column]:-}" ] || continue
+    awk -v c="$column" -v r="${rps[$column]}" -v g="${rps[gatewayd]}" -v ng="${rps[nginx]}" -v p9="${p99[$column]}" \
+      -v cu="${cpu[$column]}" -v gc="${cpu[gatewayd]}" -v pv="${per_verified[$column]:--}" \
+      -v ph="${per_hit[$column]:--}" -v w="${wraps[$column]:--}" -v jwt="${COLUMN_ADMIN[$column]:-}" 'BEGIN {
+        printf "| %s | %d | %.2f | %.2f | %.3f | %.2f | %s | %s | %s | %s |\n", c, r, r / g, r / ng, p9 / 1000, cu,
+          (jwt != "" ? sprintf("%+.2f", cu - gc) : "–"), pv, ph, w }'
+  done
+  echo
+  echo "Signature checks and cache hits per request: counted by the gatewayd itself (\`obsgw_jwt_verified_total\`," \
+    "\`obsgw_token_cache_lookups_total\` from its /metrics, read before and after each measurement) over the" \
+    "requests wrk completed; slightly above 1.000 for the new columns because requests still in flight when wrk" \
+    "stops are verified but not counted by wrk. Token wraps: a wrk thread ran past its slice (0 = no token repeated)."
+  echo
+  echo "\`openssl speed -seconds 3 rsa2048 ecdsap256\` on CPU $DUT_CPU, same run ($(openssl version | awk '{print $1, $2}')):"
+  echo
+  echo '```'
+  grep -E 'sign/s|^rsa 2048|nistp256' "$WORK/openssl-speed.txt"
+  echo '```'
+  echo
+  echo "| algorithm | openssl verify/s (1 core) | openssl µs / verify | jwt-new − gatewayd µs/req | jwt-new − jwt-cached µs/req | openssl µs / (jwt-new − gatewayd) |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for alg in RS256 ES256; do
+    new_col=gatewayd-jwt-new-$alg
+    [ -n "${cpu[$new_col]:-}" ] || continue
+    if [ "$alg" = RS256 ]; then verify_s=$OPENSSL_RSA_VERIFY; else verify_s=$OPENSSL_EC_VERIFY; fi
+    openssl_us=$(awk -v s="$verify_s" 'BEGIN { printf "%.2f", 1e6 / s }')
+    cost_gw=$(awk -v a="${cpu[$new_col]}" -v b="${cpu[gatewayd]}" 'BEGIN { printf "%.2f", a - b }')
+    cost_cached=$(awk -v a="${cpu[$new_col]}" -v b="${cpu[gatewayd-jwt-cached]}" 'BEGIN { printf "%.2f", a - b }')
+    eff=$(ratio "$openssl_us" "$cost_gw")
+    echo "| $alg | $verify_s | $openssl_us | $cost_gw | $cost_cached | **$eff** |"
+    verdict=$(awk -v e="$eff" 'BEGIN { print (e + 0 >= 0.80) ? "PASS" : "MISS" }')
+    [ "$verdict" = PASS ] || jwt_pass=0
+    VERDICTS+=("JWT $alg new token: ${rps[$new_col]} req/s, ${cpu[$new_col]} us/req; verification $cost_gw us/req vs openssl $openssl_us us/verify -> efficiency $eff -> $verdict (goal >= 0.80)")
+    JWT_LINES+=("$alg verification efficiency (openssl µs per verify / the jwt-new column's CPU µs per request over gatewayd's): **$eff** → **$verdict** (goal: approaching openssl, read as ≥ 0.80)")
+    awk -v v="${per_verified[$new_col]:-0}" -v h="${per_hit[$new_col]:-1}" 'BEGIN { exit !(v >= 0.99 && h == 0) }' \
+      || path_ok=0
+  done
+  r=$(ratio "${rps[gatewayd-jwt-cached]}" "${rps[gatewayd]}")
+  verdict=$(awk -v r="$r" 'BEGIN { print (r + 0 >= 0.95) ? "PASS" : "MISS" }')
+  [ "$verdict" = PASS ] || jwt_pass=0
+  awk -v v="${per_verified[gatewayd-jwt-cached]:-1}" 'BEGIN { exit !(v < 0.001) }' || path_ok=0
+  VERDICTS+=("JWT cached token: jwt-cached/gatewayd req/s $r, CPU/req $(ratio "${cpu[gatewayd-jwt-cached]}" "${cpu[gatewayd]}") -> $verdict (goal >= 0.95)")
+  echo
+  echo "- jwt-cached / gatewayd: req/s **$r**, CPU/req **$(ratio "${cpu[gatewayd-jwt-cached]}" "${cpu[gatewayd]}")**" \
+    "($(awk -v a="${cpu[gatewayd-jwt-cached]}" -v b="${cpu[gatewayd]}" 'BEGIN { printf "%+.2f", a - b }') µs/req)" \
+    "→ **$verdict** (goal: req/s ≥ 0.95×)"
+  for r in "${JWT_LINES[@]}"; do echo "- $r"; done
+  if [ "$path_ok" = 1 ]; then
+    echo "- measured path: every new-token request was verified (≥ 0.99 signature checks per request, no cache hit);" \
+      "the cached column verified nothing during the measurements."
+  else
+    echo "- **WARNING: the measured path is not the intended one** (see signature checks / cache hits per request)."
+    jwt_pass=0
+  fi
+  echo
+  echo "JWT overall: **$([ "$jwt_pass" = 1 ] && echo PASS || echo MISS)**"
+  JWT_OVERALL=$([ "$jwt_pass" = 1 ] && echo PASS || echo MISS)
+  return 0
+}
+
 write_report() {
   local method column rps p50 p99 cpu dut bad other verdict r_rps r_p99 r_cpu all_pass=1
   local -A gw=() ng=()
   {
-    echo "# gatewayd vs nginx: reverse-proxy benchmark"
+    if [ "$JWT" = 1 ]; then
+      echo "# gatewayd vs nginx: reverse-proxy benchmark, with JWT authentication"
+    else
+      echo "# gatewayd vs nginx: reverse-proxy benchmark"
+    fi
     echo
     machine_info
+    if [ "$JWT" = 1 ]; then
+      echo "- JWT columns (GET only): gatewayd-jwt-cached, gatewayd-jwt-new-RS256, gatewayd-jwt-new-ES256;" \
+        "$JWT_TOKENS tokens per algorithm; see the JWT section"
+    fi
     for method in GET POST; do
       echo
       echo "## $method"
@@ -482,7 +927,8 @@ write_report() {
         "(goal: req/s ≥ 1.0×, p99 ≤ 1.2×)"
     done
     echo
-    echo "Overall: **$([ "$all_pass" = 1 ] && echo PASS || echo MISS)**"
+    echo "Overall (gatewayd vs nginx): **$([ "$all_pass" = 1 ] && echo PASS || echo MISS)**"
+    if [ "$JWT" = 1 ]; then write_jwt_section; fi
     echo
     echo "DUT CPU µs/req: utime+stime of the server under test (nginx: master and worker) over the run," \
       "divided by the requests; it leaves out softirq time the kernel charges to no process." \
@@ -496,6 +942,14 @@ write_report() {
     echo "| rep | column | method | req/s | p50 µs | p99 µs | CPU µs/req | DUT CPU % | bad | requests | other CPU % |"
     echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     tail -n +2 "$RAW" | awk -F'\t' '{ $4 = sprintf("%.0f", $4); $1 = $1; print "| " $0 " |" }' OFS=' | '
+    if [ "$JWT" = 1 ]; then
+      echo
+      echo "JWT columns, counted by each gatewayd's /metrics around every measurement:"
+      echo
+      echo "| rep | column | requests (wrk) | signature checks | cache hits | cache misses | token wraps |"
+      echo "|---:|---|---:|---:|---:|---:|---:|"
+      tail -n +2 "$AUTH_RAW" | awk -F'\t' '{ $1 = $1; print "| " $0 " |" }' OFS=' | '
+    fi
     echo
     echo "</details>"
   } >"$REPORT"
@@ -511,13 +965,19 @@ main() {
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/obsgw-proxy-bench.XXXXXX")
   mkdir -p "$WORK/logs" "$RESULTS_DIR"
   RAW=$WORK/raw.tsv
+  AUTH_RAW=$WORK/auth.tsv
   REPORT=$RESULTS_DIR/$(date +%Y-%m-%d)-proxy.md
+  [ "$JWT" = 1 ] && REPORT=$RESULTS_DIR/$(date +%Y-%m-%d)-jwt.md
   LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
   install_tools_if_missing
   require_tools
   build_gatewayd_if_needed
   check_ports_free
+  if [ "$JWT" = 1 ]; then
+    prepare_jwt
+    run_openssl_speed
+  fi
   write_wrk_script
   start_all_servers
   warm_up_and_check
@@ -527,6 +987,9 @@ main() {
   log "report written to $REPORT"
   printf '%s\n' "${VERDICTS[@]}"
   echo "$OVERALL (goal: gatewayd req/s >= 1.0x nginx and p99 <= 1.2x nginx, GET and POST)"
+  if [ "$JWT" = 1 ]; then
+    echo "JWT $JWT_OVERALL (goals: jwt-cached req/s >= 0.95x gatewayd; verification >= 0.80x openssl's speed)"
+  fi
 }
 
 main "$@"

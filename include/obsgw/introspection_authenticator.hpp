@@ -30,6 +30,9 @@ struct IntrospectionAuthenticatorOptions {
   std::chrono::milliseconds timeout{3000};
   std::chrono::seconds cache_ttl{60};
   std::string issuer;                   ///< introspection: "iss" must equal this when set
+  /// introspection: the answer must say `"token_type": "Bearer"` (or DPoP). Refresh tokens, which must never
+  /// reach a resource server (RFC 6749 1.5), are introspected as active by some providers without a token_type.
+  bool require_token_type = true;
   std::vector<std::string> audiences;   ///< introspection: "aud" must contain one when set
   std::string groups_claim = "groups";
 

@@ -62,7 +62,8 @@ std::optional<ClaimFailure> validate_claims(simdjson::dom::element header, simdj
   auto iat = numeric_date(payload, "iat", malformed);
   if (malformed) return failure("malformed_token", "exp, nbf and iat must be numbers of seconds");
   if (!exp && rules.require_exp) return failure("missing_claim", "the token has no expiry (exp)");
-  if (exp && t > *exp + leeway) return failure("token_expired", "the token has expired");
+  // RFC 7519 4.1.4: the token must not be accepted on or after its expiry time.
+  if (exp && t >= *exp + leeway) return failure("token_expired", "the token has expired");
   if (nbf && t + leeway < *nbf) return failure("token_not_yet_valid", "the token is not valid yet (nbf)");
   if (iat && t + leeway < *iat) return failure("token_issued_in_future", "the token was issued in the future (iat)");
 

@@ -15,7 +15,7 @@ TokenDigest digest_token(std::string_view token) noexcept {
 const TokenCache::Entry* TokenCache::find(std::string_view token, std::int64_t now) {
   auto it = map_.find(token);
   if (it == map_.end()) return nullptr;
-  if (now > it->second.expires_at) {
+  if (now >= it->second.expires_at) {
     map_.erase(it);
     return nullptr;
   }
@@ -29,7 +29,7 @@ void TokenCache::erase(std::string_view token) {
 void TokenCache::insert(std::string_view token, Entry entry, std::int64_t now) {
   if (max_entries_ == 0 || token.size() > kMaxCachedTokenBytes) return;
   if (map_.size() >= max_entries_) {
-    for (auto it = map_.begin(); it != map_.end();) it = now > it->second.expires_at ? map_.erase(it) : std::next(it);
+    for (auto it = map_.begin(); it != map_.end();) it = now >= it->second.expires_at ? map_.erase(it) : std::next(it);
     // Still full of live tokens: drop an eighth, in table order (uncorrelated with age or client).
     for (std::size_t n = map_.size() >= max_entries_ ? max_entries_ / 8 + 1 : 0; n > 0 && !map_.empty(); --n)
       map_.erase(map_.begin());

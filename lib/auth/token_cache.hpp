@@ -3,7 +3,8 @@
 // the token, a lookup and a comparison of the whole token — instead of a signature check or a call to the
 // provider. The key is the token itself, not a cryptographic digest of it: a SHA-256 of a 700-byte token costs
 // about 0.7 us, more than the rest of a cached request's authentication; and comparing the whole token makes a
-// hash collision harmless. Only verified tokens are inserted, so a client cannot fill the cache with garbage.
+// hash collision harmless. The JWT cache holds only verified tokens; the opaque-token cache also remembers
+// refusals for a few seconds, so garbage can take at most that many seconds of slots.
 
 #include <array>
 #include <cstdint>
@@ -36,7 +37,7 @@ class TokenCache {
  public:
   struct Entry {
     std::shared_ptr<const Identity> identity;
-    std::int64_t expires_at = 0;  // unix seconds; the entry is dropped after this
+    std::int64_t expires_at = 0;  // unix seconds; the entry is dropped from this second on (as a JWT's exp)
     std::uint32_t provider = 0;
     std::uint64_t key_generation = 0;  // the entry is void once the provider's keys changed
   };
@@ -46,7 +47,7 @@ class TokenCache {
   // Tokens longer than this are verified every time rather than cached.
   static constexpr std::size_t kMaxCachedTokenBytes = 4096;
 
-  // The live entry for `token`, or null (an expired entry is removed).
+  // The live entry for `token` (now < expires_at), or null (an expired entry is removed).
   const Entry* find(std::string_view token, std::int64_t now);
   void insert(std::string_view token, Entry entry, std::int64_t now);
   void erase(std::string_view token);

@@ -295,7 +295,7 @@ std::shared_ptr<const Policy> make_opaque_token_policy(const ConfigNode& node, C
   const bool introspection = mode == IntrospectionAuthenticatorOptions::Mode::introspection;
   std::initializer_list<std::string_view> introspection_keys = {
       "type", "endpoint", "client_id", "client_secret_file", "client_secret_env", "ca_file", "allow_http", "timeout_ms",
-      "cache_ttl_s", "issuer", "audiences", "groups_claim", "token_sources", "forward_token", "identity_headers",
+      "cache_ttl_s", "issuer", "audiences", "require_token_type", "groups_claim", "token_sources", "forward_token", "identity_headers",
       "cache_entries", "realm"};
   std::initializer_list<std::string_view> userinfo_keys = {
       "type", "endpoint", "ca_file", "allow_http", "timeout_ms", "cache_ttl_s", "groups_claim", "token_sources",
@@ -314,6 +314,7 @@ std::shared_ptr<const Policy> make_opaque_token_policy(const ConfigNode& node, C
     o.client_secret = read_secret_value(node, "client_secret_file", "client_secret_env", p);
     o.issuer = node.get_string("issuer", "", p);
     o.audiences = one_or_many(node, "audiences", p);
+    o.require_token_type = node.get_bool("require_token_type", true, p);
   }
   o.ca_file = node.get_string("ca_file", "", p);
   if (!o.ca_file.empty() && !readable(o.ca_file)) p.add(node.path() + ".ca_file", fmt::format("cannot read \"{}\"", o.ca_file));

@@ -99,7 +99,12 @@ class IntrospectionAuthenticator final : public Authenticator {
     std::string error;
     auto res = co_await client_->fetch(req, error);
     auto& checks = detail::Metrics::instance().token_checks;
-    if (!error.empty() || res.status >= 500 || (options_.mode == Mode::introspection && res.status != 200)) {
+    // What the provider's status says about the token: introspection answers 200 for every token it could check
+    // (active or not) and 400 for a token it will not check (say, a JWT); userinfo answers 401/403 for a bad
+    // token. Anything else (5xx, 404 of a wrong endpoint, 429, redirects) is the provider failing, not the token.
+    const bool token_refused = options_.mode == Mode::introspection ? res.status == 400
+                                                                    : (res.status == 401 || res.status == 403);
+    if (!error.empty() || (res.status != 200 && !token_refused)) {
       checks.add(endpoint_name_ + "\x1f" "error");
       co_return Verdict::reject(503, "identity_provider_unavailable",
                                 error.empty() ? fmt::format("the token could not be checked: {} answered {}", endpoint_name_, res.status)
@@ -109,6 +114,7 @@ class IntrospectionAuthenticator final : public Authenticator {
     const std::int64_t now = unix_now();
     std::string why;
     std::int64_t expires_at = std::numeric_limits<std::int64_t>::max();
+    if (token_refused) why = options_.mode == Mode::introspection ? "the provider refused to check the token" : "";
     auto identity = res.status == 200 ? read_identity(res.body, now, expires_at, why) : nullptr;
     if (!identity) {
       checks.add(endpoint_name_ + "\x1f" "refused");
@@ -136,8 +142,14 @@ class IntrospectionAuthenticator final : public Authenticator {
       if (doc["active"].get(active) != simdjson::SUCCESS || !active) return nullptr;
       std::int64_t exp;
       if (doc["exp"].get(exp) == simdjson::SUCCESS) {
-        if (exp < now) return nullptr;
+        if (exp <= now) return nullptr;
         expires_at = exp;
+      }
+      std::string_view token_type;
+      const bool has_type = doc["token_type"].get(token_type) == simdjson::SUCCESS;
+      if (has_type ? !(iequals(token_type, "bearer") || iequals(token_type, "dpop")) : options_.require_token_type) {
+        why = has_type ? "the token is not an access token" : "the token is not an access token (no token_type)";
+        return nullptr;
       }
       std::string_view iss;
       if (!options_.issuer.empty() && (doc["iss"].get(iss) != simdjson::SUCCESS || iss != options_.issuer)) {
@@ -160,6 +172,7 @@ class IntrospectionAuthenticator final : public Authenticator {
     std::string_view s;
     if (doc["sub"].get(s) == simdjson::SUCCESS || doc["username"].get(s) == simdjson::SUCCESS) id->subject = s;
     if (doc["client_id"].get(s) == simdjson::SUCCESS) id->client_id = s;
+    if (id->subject.empty()) id->subject = id->client_id;  // client-credentials tokens: the client is the subject
     if (doc["iss"].get(s) == simdjson::SUCCESS) id->issuer = s;
     if (doc["email"].get(s) == simdjson::SUCCESS) id->email = s;
     if (doc["scope"].get(s) == simdjson::SUCCESS) id->scopes = auth::split_words(s);

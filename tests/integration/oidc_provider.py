@@ -4,16 +4,27 @@
         token = op.token("agent-a", "agent-a-secret", scope="logs:write")
         ... gatewayd with issuer op.issuer, JWKS op.jwks_uri, CA op.ca_file ...
         op.rotate(drop=True)
+        opaque = op.token("agent-a", resource=OPAQUE_RESOURCE)  # opaque, for introspection
+        alice = op.user_token("alice")                          # opaque, for userinfo (/me)
 
 Clients: agent-a (tenant_id tenant-a), agent-b (tenant_id tenant-b), agent-multi (groups obs-tenant-acme,
 obs-tenant-globex, staff; no tenant_id); the secret is "<client_id>-secret". Tokens: RFC 9068 JWTs (typ
 at+jwt), aud urn:obsgw, signed RS256 (or ES256 with alg="ES256"). Unknown scopes are dropped, not refused.
+
+Opaque tokens: resource=urn:opaque gives an opaque client_credentials token (aud urn:opaque; the introspection
+answer carries tenant_id/groups but no sub: oidc-provider names only client_id for client_credentials tokens).
+gateway/gateway-secret may introspect any token (op.introspect), a client its own; a client revokes its own
+tokens (op.revoke). Users (any login name; alice -> tenant-a, bob -> tenant-b) log in through gateway-web with
+authorization_code + PKCE and the dev login and consent forms (op.user_tokens): their access tokens are opaque,
+bound to no resource, and accepted by /me, which answers sub and tenant_id.
 
 Node.js >= 20.19 and `npm ci` in tests/integration/oidc are prerequisites (scripts/install-deps.sh test does
 both). When they are missing, OidcProvider raises AssertionError so that the tests fail instead of skipping.
 """
 
 import base64
+import hashlib
+import http.cookiejar
 import json
 import os
 import re
@@ -33,8 +44,13 @@ from harness import LOCALHOST, free_port, make_ca_and_leaf
 OIDC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oidc")
 MIN_NODE = (20, 19)
 AUDIENCE = "urn:obsgw"
+OPAQUE_RESOURCE = "urn:opaque"
+INTROSPECTOR = ("gateway", "gateway-secret")
+WEB_CLIENT = ("gateway-web", "gateway-web-secret")
+WEB_REDIRECT = "http://127.0.0.1/callback"
 SCOPES = "logs:write logs:read metrics:write metrics:read traces:write traces:read"
-CLIENTS = {"agent-a": "agent-a-secret", "agent-b": "agent-b-secret", "agent-multi": "agent-multi-secret"}
+CLIENTS = {"agent-a": "agent-a-secret", "agent-b": "agent-b-secret", "agent-multi": "agent-multi-secret",
+           INTROSPECTOR[0]: INTROSPECTOR[1], WEB_CLIENT[0]: WEB_CLIENT[1]}
 _INSTALL_HINT = "run `scripts/install-deps.sh test` (or `npm ci` in tests/integration/oidc)"
 
 
@@ -168,6 +184,85 @@ class OidcProvider:
         status, body = self.token_response(client_id, secret, scope, resource)
         assert status == 200 and "access_token" in body, f"token for {client_id}: {status} {body}"
         return body["access_token"]
+
+    def form_post(self, path, client_id, form, secret=None):
+        """(status, JSON) of a form POST authenticated as client_id with HTTP Basic."""
+        secret = CLIENTS.get(client_id, "") if secret is None else secret
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        return self.request("POST", path, urllib.parse.urlencode(form).encode(),
+                            {"Authorization": "Basic " + basic,
+                             "Content-Type": "application/x-www-form-urlencoded"})
+
+    def introspect(self, token, client_id=INTROSPECTOR[0], secret=None):
+        """(status, JSON) of RFC 7662 introspection, asked as `client_id` (the gateway by default)."""
+        return self.form_post("/token/introspection", client_id, {"token": token, "token_type_hint": "access_token"},
+                              secret)
+
+    def revoke(self, token, client_id, secret=None):
+        """RFC 7009 revocation of one of client_id's own tokens (the provider answers 200 either way)."""
+        status, body = self.form_post("/token/revocation", client_id, {"token": token}, secret)
+        assert status == 200, f"revoke: {status} {body}"
+
+    def user_tokens(self, login="alice", scope="openid", prompt=None, timeout=10):
+        """The token response (dict: access_token, id_token, maybe refresh_token) of a user login through
+        gateway-web: authorization_code + PKCE (S256), the dev login form (any password) and, when asked, the
+        consent form, driven without a browser by urllib with a cookie jar and no redirect following. Ask
+        scope="openid offline_access", prompt="consent" for a refresh token."""
+        verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        state = base64.urlsafe_b64encode(os.urandom(9)).decode()
+        client_id, secret = WEB_CLIENT
+        params = {"client_id": client_id, "response_type": "code", "redirect_uri": WEB_REDIRECT, "scope": scope,
+                  "state": state, "code_challenge": challenge, "code_challenge_method": "S256"}
+        if prompt:
+            params["prompt"] = prompt
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None  # 302/303 come back as HTTPError and are read below
+
+        handlers = [urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirect()]
+        if self._ssl:
+            handlers.append(urllib.request.HTTPSHandler(context=self._ssl))
+        opener = urllib.request.build_opener(*handlers)
+
+        def fetch(url, form=None):
+            """(status, Location, body text) of one request; redirects are not followed."""
+            data = urllib.parse.urlencode(form).encode() if form is not None else None
+            try:
+                with opener.open(urllib.request.Request(url, data=data), timeout=timeout) as resp:
+                    return resp.status, resp.headers.get("Location"), resp.read().decode("utf-8", "replace")
+            except urllib.error.HTTPError as e:
+                with e:
+                    return e.code, e.headers.get("Location"), e.read().decode("utf-8", "replace")
+
+        url = self.issuer + "/auth?" + urllib.parse.urlencode(params)
+        for _ in range(8):  # /auth -> /interaction/uid (login) -> /auth/uid -> /interaction/uid (consent) -> ...
+            status, location, text = fetch(url)
+            if status == 200 and "/interaction/" in url:  # a form: read which prompt it is, and submit it
+                m = re.search(r'name="prompt" value="(\w+)"', text)
+                assert m, f"no prompt in the interaction page {url}: {text[:500]}"
+                form = {"prompt": m[1]}
+                if m[1] == "login":
+                    form.update(login=login, password="any")
+                status, location, text = fetch(url, form)
+            assert status in (302, 303) and location, f"{url}: {status} {text[:500]}"
+            url = urllib.parse.urljoin(url, location)
+            if url.startswith(WEB_REDIRECT):
+                break
+        else:
+            raise AssertionError(f"login of {login} did not come back to {WEB_REDIRECT}")
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+        assert query.get("state") == [state] and "code" in query, f"callback {url}"
+        form = {"grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": WEB_REDIRECT,
+                "code_verifier": verifier}
+        status, body = self.form_post("/token", client_id, form, secret)
+        assert status == 200 and "access_token" in body, f"code exchange for {login}: {status} {body}"
+        return body
+
+    def user_token(self, login="alice", scope="openid"):
+        """An opaque access token of `login` (through gateway-web) that /me accepts."""
+        return self.user_tokens(login, scope)["access_token"]
 
     def rotate(self, drop=False, alg=None):
         """New signing key first in the JWKS; drop=True removes the older keys. Returns {"kid", "kids"}."""

@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from oidc_provider import AUDIENCE, SCOPES, OidcProvider, decode_jwt
+from oidc_provider import AUDIENCE, OPAQUE_RESOURCE, SCOPES, OidcProvider, decode_jwt
 
 # DER prefix of a SHA-256 DigestInfo (RFC 8017 section 9.2, note 1).
 _SHA256_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
@@ -82,6 +82,42 @@ class TlsProviderTest(unittest.TestCase):
         # an unknown scope is dropped silently, not refused
         self.assertNotIn("scope", decode_jwt(self.op.token("agent-a", scope="admin"))[1])
 
+    def test_opaque_token_introspection_and_revocation(self):
+        d = self.op.discovery()
+        self.assertEqual(d["introspection_endpoint"], self.op.issuer + "/token/introspection")
+        self.assertEqual(d["revocation_endpoint"], self.op.issuer + "/token/revocation")
+        token = self.op.token("agent-a", scope="logs:write", resource=OPAQUE_RESOURCE)
+        self.assertNotIn(".", token)  # not a JWT
+        status, body = self.op.introspect(token)
+        self.assertEqual(status, 200)
+        fields = ("active", "client_id", "aud", "iss", "scope", "token_type", "tenant_id")
+        self.assertEqual({k: body[k] for k in fields},
+                         {"active": True, "client_id": "agent-a", "aud": OPAQUE_RESOURCE, "iss": self.op.issuer,
+                          "scope": "logs:write", "token_type": "Bearer", "tenant_id": "tenant-a"})
+        self.assertNotIn("sub", body)  # oidc-provider names no subject for client_credentials tokens
+        self.assertEqual(body["exp"] - body["iat"], 3600)
+        self.assertEqual(self.op.introspect(token, "agent-b"), (200, {"active": False}))  # not agent-b's business
+        self.assertEqual(self.op.introspect(token, secret="wrong")[0], 401)
+        self.assertEqual(self.op.introspect(self.op.token("agent-a"))[1]["error"], "unsupported_token_type")  # a JWT
+        self.op.revoke(token, "agent-a")
+        self.assertEqual(self.op.introspect(token), (200, {"active": False}))
+
+    def test_user_login_and_userinfo(self):
+        tokens = self.op.user_tokens("alice")
+        self.assertEqual(decode_jwt(tokens["id_token"])[1]["sub"], "alice")
+        access = tokens["access_token"]
+        self.assertEqual(self.op.request("GET", "/me", None, {"Authorization": "Bearer " + access}),
+                         (200, {"sub": "alice", "tenant_id": "tenant-a"}))
+        body = self.op.introspect(access)[1]
+        self.assertEqual((body["active"], body["sub"], body["client_id"]), (True, "alice", "gateway-web"))
+        self.assertNotIn("aud", body)
+        tokens = self.op.user_tokens("bob", scope="openid offline_access", prompt="consent")
+        self.assertIn("refresh_token", tokens)
+        self.assertEqual(self.op.request("GET", "/me", None, {"Authorization": "Bearer " + tokens["access_token"]})[1],
+                         {"sub": "bob", "tenant_id": "tenant-b"})
+        for token in (self.op.token("agent-a"), self.op.token("agent-a", resource=OPAQUE_RESOURCE)):
+            self.assertEqual(self.op.request("GET", "/me", None, {"Authorization": "Bearer " + token})[0], 401)
+
 
 class RotationTest(unittest.TestCase):
     def test_rotate_then_drop(self):
@@ -117,6 +153,7 @@ class Es256ShortTtlTest(unittest.TestCase):
                 self.assertEqual(header, {"alg": "ES256", "typ": "at+jwt", "kid": "ec-1"})
                 self.assertEqual((claims["iss"], claims["tenant_id"]), (op.issuer, "tenant-b"))
                 self.assertEqual(claims["exp"] - claims["iat"], 5)
+                self.assertEqual(decode_jwt(op.user_tokens("carol")["id_token"])[0]["alg"], "ES256")  # over HTTP
                 self.assertEqual(op.rotate(alg="RS256")["kids"], ["rsa-2", "ec-1"])
             with OidcProvider(keys_file=keys_file) as op:
                 self.assertEqual([k["kid"] for k in op.jwks()["keys"]], ["rsa-2", "ec-1"])

@@ -1,12 +1,17 @@
 // A real OpenID Provider (panva's oidc-provider 9) for the gatewayd integration tests: it issues
 // client_credentials access tokens as JWTs (RFC 9068, typ at+jwt) and serves discovery and JWKS on 127.0.0.1.
+// For opaque-token tests it also issues opaque access tokens (resource OP_OPAQUE_RESOURCE), answers RFC 7662
+// introspection (/token/introspection, for the confidential client gateway/gateway-secret), RFC 7009 revocation
+// (/token/revocation, a client revokes its own tokens) and userinfo (/me) for user tokens that come from
+// authorization_code + PKCE with the built-in dev login and consent forms (client gateway-web, any password).
 //
 // Environment:
 //   OP_PORT                 port on 127.0.0.1 (default 4444)
 //   OP_TLS_CERT, OP_TLS_KEY PEM files; with both, HTTPS and issuer https://127.0.0.1:PORT
 //   OP_KEYS_FILE            JSON array of private signing JWKs, the first one signs; created when missing
 //   OP_ALG                  RS256 (default, kid rsa-N) or ES256 (P-256, kid ec-N) for generated keys
-//   OP_AUDIENCE             the only resource, and so the tokens' aud (default urn:obsgw)
+//   OP_AUDIENCE             the JWT resource, and so the JWTs' aud (default urn:obsgw; also the default resource)
+//   OP_OPAQUE_RESOURCE      the resource whose access tokens are opaque (default urn:opaque; resource=... on /token)
 //   OP_TOKEN_TTL            access token lifetime in seconds (default 3600)
 //
 // Key rotation: POST /test/rotate[?drop=1][&alg=ES256] makes a new signing key, puts it first in the JWKS
@@ -22,6 +27,9 @@ const PORT = Number(env.OP_PORT || 4444);
 const TLS = Boolean(env.OP_TLS_CERT && env.OP_TLS_KEY);
 const ISSUER = `${TLS ? 'https' : 'http'}://127.0.0.1:${PORT}`;
 const AUDIENCE = env.OP_AUDIENCE || 'urn:obsgw';
+const OPAQUE_RESOURCE = env.OP_OPAQUE_RESOURCE || 'urn:opaque';
+const WEB_CLIENT = 'gateway-web';
+const WEB_REDIRECT = 'http://127.0.0.1/callback'; // never followed: the test client reads the code from Location
 const TOKEN_TTL = Number(env.OP_TOKEN_TTL || 3600);
 const DEFAULT_ALG = env.OP_ALG || 'RS256';
 const SCOPES = 'logs:write logs:read metrics:write metrics:read traces:write traces:read';
@@ -38,7 +46,15 @@ const CLIENTS = [
   agent('agent-a', { tenant_id: 'tenant-a' }),
   agent('agent-b', { tenant_id: 'tenant-b' }),
   agent('agent-multi', { groups: ['obs-tenant-acme', 'obs-tenant-globex', 'staff'] }),
+  // The gateway as an RFC 7662 caller: it only authenticates at /token/introspection.
+  { client_id: 'gateway', client_secret: 'gateway-secret', grant_types: [], redirect_uris: [], response_types: [] },
+  // A confidential RP whose users log in (authorization_code + PKCE) and get opaque, userinfo-bound tokens.
+  { client_id: WEB_CLIENT, client_secret: `${WEB_CLIENT}-secret`, grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'], redirect_uris: [WEB_REDIRECT] },
 ];
+// Users of the dev login form (any login name works, any password): login name -> tenant.
+const USERS = { alice: 'tenant-a', bob: 'tenant-b' };
+const INTROSPECTORS = new Set(['gateway']);
 
 // kids never repeat, even across restarts with a pruned keys file, so a removed kid stays unknown.
 function newKey(alg, keys) {
@@ -66,7 +82,8 @@ function loadKeys() {
 }
 
 // oidc-provider 9 has no API to change its keystore, so a rotation builds a new Provider with the new key
-// set and the server hands requests to it. Nothing needs to survive: JWT access tokens are not stored.
+// set and the server hands requests to it. JWT access tokens are not stored; opaque tokens, grants and sessions
+// are in oidc-provider's memory adapter, which is per process, so they survive a rotation.
 function makeProvider(keys) {
   const [signer] = keys;
   return new Provider(ISSUER, {
@@ -77,15 +94,32 @@ function makeProvider(keys) {
     extraClientMetadata: { properties: ['tenant_id', 'groups'] },
     cookies: { keys: ['obsgw-test-cookie-key'] },
     ttl: { ClientCredentials: TOKEN_TTL },
+    // userinfo (and the id_token) carry the user's tenant_id with the openid scope.
+    claims: { openid: ['sub', 'tenant_id'] },
+    async findAccount(ctx, sub) {
+      return { accountId: sub, claims: () => ({ sub, ...(USERS[sub] && { tenant_id: USERS[sub] }) }) };
+    },
     features: {
-      devInteractions: { enabled: false },
+      // The built-in login and consent forms at /interaction/:uid, for user logins without a browser.
+      devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
-      // JWT access tokens exist only through resource indicators; without them tokens are opaque.
+      introspection: {
+        enabled: true,
+        // Only the gateway, and a client asking about its own token, learn anything (else active: false).
+        allowedPolicy: (ctx, client, token) => INTROSPECTORS.has(client.clientId) || client.clientId === token.clientId,
+      },
+      revocation: { enabled: true, allowedPolicy: (ctx, client, token) => client.clientId === token.clientId },
+      // JWT access tokens exist only through resource indicators; without them tokens are opaque. Machine
+      // clients get urn:obsgw unless they ask for another resource; gateway-web's users get no resource, so
+      // their (opaque) access tokens are the ones /me accepts.
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => AUDIENCE,
+        defaultResource: (ctx, client, oneOf) => (client?.clientId === WEB_CLIENT ? oneOf : AUDIENCE),
         useGrantedResource: () => true,
         getResourceServerInfo(ctx, resource) {
+          if (resource === OPAQUE_RESOURCE) {
+            return { scope: SCOPES, audience: OPAQUE_RESOURCE, accessTokenFormat: 'opaque' };
+          }
           if (resource !== AUDIENCE) throw new errors.InvalidTarget();
           return {
             scope: SCOPES, audience: AUDIENCE,
@@ -94,7 +128,9 @@ function makeProvider(keys) {
         },
       },
     },
+    // Extra claims go into JWT access tokens and into the introspection answer for opaque ones.
     extraTokenClaims(ctx, token) {
+      if (token.kind === 'AccessToken' && USERS[token.accountId]) return { tenant_id: USERS[token.accountId] };
       if (token.kind !== 'ClientCredentials') return undefined;
       const { tenant_id, groups } = ctx.oidc.client;
       return { ...(tenant_id && { tenant_id }), ...(groups && { groups }) };
