@@ -10,8 +10,8 @@ namespace obsgw {
 
 struct ClaimRule {
   std::string claim;  ///< dotted path into the claims ("realm_access.roles"); a key containing dots also works
-  /// The claim (a string, or an array of strings; a space-separated string such as "scope" counts word by
-  /// word) must hold every one of these.
+  /// The claim (a string, or an array of strings; the "scope"/"scp" string counts word by word, no other claim
+  /// is split) must hold every one of these.
   std::vector<std::string> contains;
   /// The claim (or one element of it) must equal one of these.
   std::vector<std::string> one_of;

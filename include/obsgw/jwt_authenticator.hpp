@@ -38,7 +38,10 @@ struct JwtProviderOptions {
   /// A request arriving before the first key set was fetched waits this long, then gets 503.
   std::chrono::milliseconds cold_start_wait{5000};
 
-  std::vector<std::string> audiences;  ///< `aud` must contain one (empty: not checked)
+  /// `aud` must contain one of these. Required: an issuer shared by many clients (a Keycloak realm, an Auth0
+  /// tenant) would otherwise have every token it mints for any client accepted here (RFC 8725 3.9).
+  std::vector<std::string> audiences;
+  bool any_audience = false;  ///< explicit opt-out: accept tokens whatever their `aud`
   std::string token_type;              ///< the header's `typ` must equal this ("at+jwt"); empty: not checked
   bool require_exp = true;
   std::chrono::seconds leeway{60};

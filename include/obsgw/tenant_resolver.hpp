@@ -21,8 +21,13 @@ struct TenantResolverOptions {
   std::string claim;
   std::string strip_prefix;                   ///< only claim values with this prefix count, without it
   std::map<std::string, std::string> mapping; ///< claim value → tenant (e.g. "obs-tenant-acme" → "acme")
-  /// Subject or client id → tenants, instead of a claim.
+  /// Instead of a claim: "sub:<subject>" or "client:<client id>" → tenants. A client binding applies only to a
+  /// client acting for itself (no subject, or the subject is the client id, as with client-credentials tokens):
+  /// a user who logs in through that client does not inherit its tenants.
   std::map<std::string, std::vector<std::string>> bindings;
+  /// With bindings: they apply only to identities from this issuer (recommended with several issuers on the
+  /// route: subjects of different issuers share one namespace otherwise).
+  std::string bindings_issuer;
 
   /// false: the identity decides (it must allow exactly one tenant, or all of them on federated routes);
   /// true: the client names the tenant in `client_header`, which must be one of the allowed tenants.

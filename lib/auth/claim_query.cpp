@@ -31,10 +31,12 @@ void collect(simdjson::dom::element v, std::vector<std::string>& out, bool neste
 }
 }  // namespace
 
-std::vector<std::string> claim_values(simdjson::dom::element payload, std::string_view path) {
+std::vector<std::string> claim_values(simdjson::dom::element payload, std::string_view path, bool* was_string) {
   std::vector<std::string> out;
   simdjson::dom::element at;
+  if (was_string) *was_string = false;
   if (payload[path].get(at) == simdjson::SUCCESS) {  // the whole path as one key first
+    if (was_string) *was_string = at.is_string();
     collect(at, out, false);
     return out;
   }
@@ -46,6 +48,7 @@ std::vector<std::string> claim_values(simdjson::dom::element payload, std::strin
     if (at.get_object().get(obj) != simdjson::SUCCESS || obj[key].get(at) != simdjson::SUCCESS) return out;
     path = dot == std::string_view::npos ? std::string_view{} : path.substr(dot + 1);
   }
+  if (was_string) *was_string = at.is_string();
   collect(at, out, false);
   return out;
 }

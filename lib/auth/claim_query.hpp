@@ -13,9 +13,10 @@ namespace obsgw::auth {
 // Values at `path`: a string gives itself, an array its string (and number) elements, a number or boolean its
 // JSON text. An absent path or any other type gives nothing. A key that itself contains dots (as some
 // providers use, "https://example.com/tenant") is found when the whole path names it.
-std::vector<std::string> claim_values(simdjson::dom::element payload, std::string_view path);
+// `was_string` (optional) tells whether the claim was a single JSON string (not an array).
+std::vector<std::string> claim_values(simdjson::dom::element payload, std::string_view path, bool* was_string = nullptr);
 
-// The same from JSON text, with a parser kept per thread (no allocation once warm, besides the result).
+// The same from JSON text, with a parser kept per thread (the text is copied to add simdjson's padding).
 std::vector<std::string> claim_values(std::string_view payload_json, std::string_view path);
 
 // Splits a space-separated claim ("scope") into words.

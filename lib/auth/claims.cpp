@@ -50,7 +50,9 @@ std::optional<ClaimFailure> validate_claims(simdjson::dom::element header, simdj
     return failure("unsupported_token", "the token requires extensions the gateway does not implement (crit)");
   if (!rules.typ.empty()) {
     std::string_view typ;
-    if (header["typ"].get(typ) != simdjson::SUCCESS || !iequals(typ, rules.typ))
+    // The "application/" prefix may be omitted or not (RFC 7515 4.1.9).
+    if (header["typ"].get(typ) != simdjson::SUCCESS ||
+        !(iequals(typ, rules.typ) || (typ.size() > 12 && iequals(typ.substr(0, 12), "application/") && iequals(typ.substr(12), rules.typ))))
       return failure("wrong_token_type", fmt::format("the token type must be \"{}\"", rules.typ));
   }
 
@@ -63,7 +65,7 @@ std::optional<ClaimFailure> validate_claims(simdjson::dom::element header, simdj
   if (malformed) return failure("malformed_token", "exp, nbf and iat must be numbers of seconds");
   if (!exp && rules.require_exp) return failure("missing_claim", "the token has no expiry (exp)");
   // RFC 7519 4.1.4: the token must not be accepted on or after its expiry time.
-  if (exp && t >= *exp + leeway) return failure("token_expired", "the token has expired");
+  if (exp && t - leeway >= *exp) return failure("token_expired", "the token has expired");
   if (nbf && t + leeway < *nbf) return failure("token_not_yet_valid", "the token is not valid yet (nbf)");
   if (iat && t + leeway < *iat) return failure("token_issued_in_future", "the token was issued in the future (iat)");
 

@@ -37,7 +37,9 @@ void IdentityHeaders::apply(const Identity& identity, Headers& headers) const {
   set_if(headers, client_id, identity.client_id);
   if (!groups.empty() && !identity.groups.empty()) {
     std::string joined;
-    for (const auto& g : identity.groups) joined += (joined.empty() ? "" : ",") + g;
+    // The list is comma-separated: a group whose name has a comma would read as two groups, so it is left out.
+    for (const auto& g : identity.groups)
+      if (g.find(',') == std::string::npos) joined += (joined.empty() ? "" : ",") + g;
     set_if(headers, groups, joined);
   }
 }

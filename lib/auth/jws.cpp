@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
+#include <openssl/err.h>
 #include <openssl/hmac.h>
 #include <openssl/rsa.h>
 
@@ -152,8 +153,10 @@ bool verify_jws_signature(JwsAlg alg, const VerificationKey& key, std::string_vi
   if (!md || EVP_Digest(signing_input.data(), signing_input.size(), digest, &digest_len, md, nullptr) != 1) return false;
   EVP_PKEY_CTX* ctx = ready_context(alg, key.pkey);
   if (!ctx) return false;
-  return EVP_PKEY_verify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(), digest,
-                         digest_len) == 1;
+  bool ok = EVP_PKEY_verify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(), digest,
+                            digest_len) == 1;
+  if (!ok) ERR_clear_error();  // a refused signature leaves errors on this thread's OpenSSL queue
+  return ok;
 }
 
 std::optional<HmacAlg> parse_hmac_alg(std::string_view n) noexcept {

@@ -39,11 +39,12 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
 }  // namespace
 
 bool claim_rule_holds(simdjson::dom::element claims, const ClaimRule& rule, std::string& why) {
-  auto values = claim_values(claims, rule.claim);
-  // A single space-separated string ("scope") counts word by word for `contains`.
-  std::vector<std::string> words;
-  if (values.size() == 1 && values.front().find(' ') != std::string::npos) words = split_words(values.front());
-  const auto& pool = words.empty() ? values : words;
+  bool was_string = false;
+  auto values = claim_values(claims, rule.claim, &was_string);
+  // Scopes are one space-separated string (RFC 8693 4.2, RFC 9068 2.2.3): they count word by word. No other
+  // claim is split, so a group named "Platform Admins" never matches "Admins".
+  if (was_string && (rule.claim == "scope" || rule.claim == "scp")) values = split_words(values.front());
+  const auto& pool = values;
   for (const auto& want : rule.contains) {
     if (std::find(pool.begin(), pool.end(), want) == pool.end()) {
       why = fmt::format("claim \"{}\" must contain \"{}\"", rule.claim, want);
@@ -66,6 +67,10 @@ JwtVerifier::JwtVerifier(const std::vector<JwtProviderOptions>& providers, std::
     const auto& o = providers[i];
     const std::string where = fmt::format("providers[{}]", i);
     if (o.issuer.empty()) throw std::invalid_argument(where + ".issuer: required");
+    if (o.audiences.empty() && !o.any_audience)
+      throw std::invalid_argument(where + ".audiences: required (or any_audience: true to accept every audience)");
+    if (!o.audiences.empty() && o.any_audience)
+      throw std::invalid_argument(where + ": give audiences or any_audience, not both");
     for (std::size_t j = 0; j < i; ++j)
       if (providers[j].issuer == o.issuer)
         throw std::invalid_argument(fmt::format("{}.issuer: \"{}\" is configured twice", where, o.issuer));
@@ -145,6 +150,8 @@ VerifyOutcome JwtVerifier::verify(std::string_view token, std::chrono::system_cl
   std::string_view alg_name, kid, iss;
   if (header["alg"].get(alg_name) != simdjson::SUCCESS) return fail("malformed_token", "the token header has no alg");
   bool has_kid = header["kid"].get(kid) == simdjson::SUCCESS;
+  if (!has_kid && header["kid"].error() != simdjson::NO_SUCH_FIELD)
+    return fail("malformed_token", "the token header's kid is not a string");
   if (payload["iss"].get(iss) != simdjson::SUCCESS) return fail("unknown_issuer", "the token has no issuer (iss)");
   std::size_t index = providers_.size();
   for (std::size_t i = 0; i < providers_.size(); ++i)
@@ -156,7 +163,9 @@ VerifyOutcome JwtVerifier::verify(std::string_view token, std::chrono::system_cl
   out.provider = index;
   if (auto hmac = parse_hmac_alg(alg_name)) {
     // Only a secret configured for this issuer can check an HMAC: never a public key (the classic confusion).
-    if (p.options.hmac_secret.empty() || !allowed(p, alg_name))
+    // RFC 7518 3.2: the key must be at least as long as the hash.
+    const std::size_t min_key = *hmac == HmacAlg::HS256 ? 32 : *hmac == HmacAlg::HS384 ? 48 : 64;
+    if (p.options.hmac_secret.size() < min_key || !allowed(p, alg_name))
       return fail("disallowed_algorithm", fmt::format("{} is not accepted for this issuer", alg_name), index);
     if (!verify_hmac_signature(*hmac, p.options.hmac_secret, jws->signing_input, jws->signature))
       return fail("bad_signature", "the token's signature does not verify", index);

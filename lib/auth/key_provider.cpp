@@ -1,5 +1,6 @@
 #include "auth/key_provider.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -88,30 +89,35 @@ class RemoteKeyProvider final : public KeyProvider {
   const std::string& description() const noexcept override { return state_->description; }
 
   bool refresh_allowed() const noexcept override {
-    auto now = steady::now().time_since_epoch().count();
-    auto min_gap = std::chrono::duration_cast<steady::duration>(state_->source.min_refresh_interval).count();
-    return now - state_->last_refresh_request.load() >= min_gap;
+    std::lock_guard lock(state_->refresh_mutex);  // the unknown-kid path only: rare
+    return !state_->last_refresh_request ||
+           steady::now() - *state_->last_refresh_request >= state_->source.min_refresh_interval;
   }
 
   std::optional<std::uint64_t> refresh_in_flight() const noexcept override {
-    auto target = state_->refresh_done_after.load();
+    std::lock_guard lock(state_->refresh_mutex);
+    auto target = state_->refresh_done_after;
     if (target != kNone && state_->attempts.load() <= target) return target;
     return std::nullopt;
   }
 
   bool request_refresh() const noexcept override {
-    auto now = steady::now().time_since_epoch().count();
-    auto last = state_->last_refresh_request.load();
-    auto min_gap = std::chrono::duration_cast<steady::duration>(state_->source.min_refresh_interval).count();
-    if (now - last < min_gap) return false;
-    if (!state_->last_refresh_request.compare_exchange_strong(last, now)) return false;  // another thread asked
-    // A fetch under way may have started before the keys changed: the refresh is the fetch after it.
-    state_->refresh_wanted = true;
-    state_->refresh_done_after = state_->attempts.load() + (state_->fetching.load() ? 1 : 0);
+    {
+      std::lock_guard lock(state_->refresh_mutex);
+      auto now = steady::now();
+      if (state_->last_refresh_request && now - *state_->last_refresh_request < state_->source.min_refresh_interval)
+        return false;
+      state_->last_refresh_request = now;
+      // The refresh is the first fetch that starts after this point: one that is already under way may have
+      // begun before the keys changed. Fetches are numbered as they start; attempts() counts finished ones.
+      state_->refresh_done_after = state_->started.load();
+      state_->refresh_wanted = true;
+    }
+    if (net::background_stopping()) return true;
     try {
       asio::post(state_->timer.get_executor(), [s = state_] { s->timer.cancel(); });
     } catch (...) {
-      return false;
+      // The loop picks refresh_wanted up after its next fetch anyway.
     }
     return true;
   }
@@ -120,8 +126,7 @@ class RemoteKeyProvider final : public KeyProvider {
   struct State {
     explicit State(const RemoteKeySource& s)
         : source(s), client(s.ca_file), timer(net::background_executor()),
-          description(s.jwks_uri.empty() ? s.issuer + " (discovery)" : s.jwks_uri),
-          last_refresh_request(steady::now().time_since_epoch().count()) {}
+          description(s.jwks_uri.empty() ? s.issuer + " (discovery)" : s.jwks_uri) {}
     const RemoteKeySource source;
     const net::HttpClient client;
     asio::steady_timer timer;  // used on the background loop only
@@ -129,11 +134,12 @@ class RemoteKeyProvider final : public KeyProvider {
     std::atomic<std::shared_ptr<const KeySnapshot>> keys;
     std::atomic<std::uint64_t> attempts{0};
     std::atomic<std::uint64_t> published{0};  // generation of `keys`
-    std::atomic<steady::rep> last_refresh_request;
     std::atomic<bool> stopped{false};
-    std::atomic<bool> fetching{false};
+    std::atomic<std::uint64_t> started{0};   // fetches begun
     std::atomic<bool> refresh_wanted{false};
-    std::atomic<std::uint64_t> refresh_done_after{kNone};
+    mutable std::mutex refresh_mutex;        // guards the two below
+    std::optional<steady::time_point> last_refresh_request;  // none yet: the first one is granted at once
+    std::uint64_t refresh_done_after = kNone;
     // Background loop only:
     std::string jwks_uri;
     std::string fingerprint;
@@ -234,29 +240,33 @@ class RemoteKeyProvider final : public KeyProvider {
       std::optional<seconds> max_age;
       bool ok = false;
       s->refresh_wanted = false;
-      s->fetching = true;
+      s->started.fetch_add(1);
       try {
         ok = co_await fetch_once(*s, error, max_age);
       } catch (const std::exception& e) {
         error = e.what();
       }
       s->attempts.fetch_add(1);
-      s->fetching = false;
-      detail::Metrics::instance().key_fetches.add(s->description + '\x1f' + (ok ? "success" : "failure"));
-      seconds next;
-      if (ok) {
-        if (s->failing) log_event(LogLevel::info, "identity provider reachable again", {{"source", s->description}});
-        s->failing = false;
-        backoff = seconds(1);
-        next = max_age ? std::clamp(*max_age, s->source.min_refresh_interval, s->source.max_refresh_interval)
-                       : s->source.refresh_interval;
-      } else {
-        s->failing = true;
-        log_event(LogLevel::warn, "identity provider keys could not be fetched",
-                  {{"source", s->description}, {"error", error}, {"retry_in_s", backoff.count()},
-                   {"serving", s->keys.load() ? "last good keys" : "nothing yet"}});
-        next = backoff;
-        backoff = std::min(backoff * 2, max_backoff);
+      seconds next = backoff;
+      try {  // nothing may end this loop but stopping: a dead loop would never refresh the keys again
+        detail::Metrics::instance().key_fetches.add(s->description + '\x1f' + (ok ? "success" : "failure"));
+        if (ok) {
+          if (s->failing) log_event(LogLevel::info, "identity provider reachable again", {{"source", s->description}});
+          s->failing = false;
+          backoff = seconds(1);
+          // At least a second between fetches, whatever the provider's Cache-Control says (max-age=0, no-cache).
+          next = max_age ? std::clamp(*max_age, std::max(s->source.min_refresh_interval, seconds(1)),
+                                      s->source.max_refresh_interval)
+                         : s->source.refresh_interval;
+        } else {
+          s->failing = true;
+          log_event(LogLevel::warn, "identity provider keys could not be fetched",
+                    {{"source", s->description}, {"error", error}, {"retry_in_s", backoff.count()},
+                     {"serving", s->keys.load() ? "last good keys" : "nothing yet"}});
+          next = backoff;
+          backoff = std::min(backoff * 2, max_backoff);
+        }
+      } catch (...) {
       }
       if (s->stopped) break;
       if (s->refresh_wanted) continue;  // asked for while this fetch ran: fetch again now
@@ -270,20 +280,31 @@ class RemoteKeyProvider final : public KeyProvider {
 }  // namespace
 
 std::string RemoteKeySource::identity() const {
-  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", issuer, jwks_uri, ca_file, allow_http,
-                     refresh_interval.count(), min_refresh_interval.count(), max_refresh_interval.count(),
+  // The CA file's size and time are part of it: a reload after the bundle was replaced builds a new TLS context.
+  std::string ca_version;
+  std::error_code ec;
+  if (!ca_file.empty()) {
+    auto size = std::filesystem::file_size(ca_file, ec);
+    auto time = std::filesystem::last_write_time(ca_file, ec).time_since_epoch().count();
+    ca_version = fmt::format("{}:{}", ec ? 0 : size, ec ? 0 : time);
+  }
+  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", issuer, jwks_uri, ca_file, ca_version,
+                     allow_http, refresh_interval.count(), min_refresh_interval.count(), max_refresh_interval.count(),
                      fetch_timeout.count());
 }
 
 asio::awaitable<void> KeyProvider::wait_for_attempt(std::uint64_t seen_attempts, std::chrono::milliseconds timeout) const {
-  // Polling (every 20 ms, only while a request waits for a cold start or a key rotation) keeps the
-  // background loop from ever touching an io thread's objects.
+  // Polling (only while a request waits for a cold start or a key rotation) keeps the background loop from ever
+  // touching an io thread's objects. The interval grows from 5 ms to 100 ms, so that many waiting requests
+  // during an outage cost little, while a fetch that completes quickly is seen quickly.
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto deadline = steady::now() + timeout;
+  std::chrono::milliseconds interval(5);
   while (attempts() <= seen_attempts) {
     auto now = steady::now();
     if (now >= deadline) break;
-    timer.expires_after(std::min<steady::duration>(std::chrono::milliseconds(20), deadline - now));
+    timer.expires_after(std::min<steady::duration>(interval, deadline - now));
+    interval = std::min(interval * 2, std::chrono::milliseconds(100));
     co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
 }

@@ -92,6 +92,20 @@ std::optional<TokenSource> TokenSource::parse(std::string_view text) {
   return s;
 }
 
+namespace {
+// Tokens are visible ASCII (RFC 6750's b64token is a subset). Anything else, which the decoded sources (basic,
+// query) can produce, is refused: a CR or LF in a token would otherwise travel into a header of the gateway's
+// own request to an introspection or userinfo endpoint.
+std::optional<FoundToken> checked(FoundToken found) {
+  for (char c : found.value)
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) {
+      found.value.clear();
+      break;
+    }
+  return found;
+}
+}  // namespace
+
 std::optional<FoundToken> find_token(const RequestHead& request, const std::vector<TokenSource>& sources) {
   for (const auto& source : sources) {
     FoundToken found;
@@ -104,7 +118,7 @@ std::optional<FoundToken> find_token(const RequestHead& request, const std::vect
         auto creds = credentials(*auth, source.kind == TokenSource::Kind::bearer ? "Bearer" : "Basic");
         if (!creds) break;
         // Two Authorization fields are ambiguous: which one would the upstream read?
-        if (request.headers.count("authorization") > 1) return found;
+        if (request.headers.count("authorization") > 1) return checked(std::move(found));
         if (source.kind == TokenSource::Kind::bearer) {
           found.value = std::string(*creds);
         } else if (auto decoded = base64_decode(*creds)) {
@@ -114,7 +128,7 @@ std::optional<FoundToken> find_token(const RequestHead& request, const std::vect
             found.value = decoded->substr(colon + 1);
           }
         }
-        return found;
+        return checked(std::move(found));
       }
       case TokenSource::Kind::header: {
         auto value = request.headers.get(source.name);
@@ -124,7 +138,7 @@ std::optional<FoundToken> find_token(const RequestHead& request, const std::vect
           if (auto bearer = credentials(v, "Bearer")) v = *bearer;  // tolerate a "Bearer " prefix
           found.value = std::string(v);
         }
-        return found;
+        return checked(std::move(found));
       }
       case TokenSource::Kind::cookie: {
         bool seen = false;
@@ -137,7 +151,7 @@ std::optional<FoundToken> find_token(const RequestHead& request, const std::vect
             seen = true;
           });
         }
-        if (seen) return found;
+        if (seen) return checked(std::move(found));
         break;
       }
       case TokenSource::Kind::query: {
@@ -147,7 +161,7 @@ std::optional<FoundToken> find_token(const RequestHead& request, const std::vect
           found.value = seen ? std::string() : percent_decode(value);
           seen = true;
         });
-        if (seen) return found;
+        if (seen) return checked(std::move(found));
         break;
       }
     }

@@ -25,8 +25,8 @@ std::chrono::seconds get_s(const ConfigNode& n, std::string_view key, std::chron
   return std::chrono::seconds(n.get_int(key, fallback.count(), min, 30LL * 24 * 3600, p));
 }
 std::chrono::milliseconds get_ms(const ConfigNode& n, std::string_view key, std::chrono::milliseconds fallback,
-                                 ConfigProblems& p) {
-  return std::chrono::milliseconds(n.get_int(key, fallback.count(), 0, 600'000, p));
+                                 std::int64_t min, ConfigProblems& p) {
+  return std::chrono::milliseconds(n.get_int(key, fallback.count(), min, 600'000, p));
 }
 
 // A string or an array of strings.
@@ -64,7 +64,7 @@ JwtProviderOptions read_provider(const ConfigNode& n, ConfigProblems& p) {
   JwtProviderOptions o;
   if (!n.expect_object({"issuer", "discovery", "jwks_uri", "jwks_file", "public_key_files", "hmac_secret_file",
                         "hmac_secret_env", "ca_file", "allow_http", "refresh_interval_s", "min_refresh_interval_s",
-                        "max_refresh_interval_s", "fetch_timeout_ms", "cold_start_wait_ms", "audiences", "token_type",
+                        "max_refresh_interval_s", "fetch_timeout_ms", "cold_start_wait_ms", "audiences", "any_audience", "token_type",
                         "require_exp", "leeway_s", "required_claims", "rules", "algorithms", "groups_claim"},
                        p))
     return o;
@@ -100,13 +100,18 @@ JwtProviderOptions read_provider(const ConfigNode& n, ConfigProblems& p) {
   if (o.discovery) check_url(o.issuer, "issuer");
   check_url(o.jwks_uri, "jwks_uri");
   o.refresh_interval = get_s(n, "refresh_interval_s", o.refresh_interval, 1, p);
-  o.min_refresh_interval = get_s(n, "min_refresh_interval_s", o.min_refresh_interval, 0, p);
+  // At least a second: tokens naming unknown kids, which anyone can send, trigger these refreshes.
+  o.min_refresh_interval = get_s(n, "min_refresh_interval_s", o.min_refresh_interval, 1, p);
   o.max_refresh_interval = get_s(n, "max_refresh_interval_s", o.max_refresh_interval, 1, p);
   if (o.min_refresh_interval > o.max_refresh_interval)
     p.add(n.path() + ".min_refresh_interval_s", "must not exceed max_refresh_interval_s");
-  o.fetch_timeout = get_ms(n, "fetch_timeout_ms", o.fetch_timeout, p);
-  o.cold_start_wait = get_ms(n, "cold_start_wait_ms", o.cold_start_wait, p);
+  o.fetch_timeout = get_ms(n, "fetch_timeout_ms", o.fetch_timeout, 100, p);
+  o.cold_start_wait = get_ms(n, "cold_start_wait_ms", o.cold_start_wait, 0, p);
   o.audiences = one_or_many(n, "audiences", p);
+  o.any_audience = n.get_bool("any_audience", false, p);
+  if (o.audiences.empty() && !o.any_audience)
+    p.add(n.path() + ".audiences", "required: the audience (aud) tokens must be meant for (or \"any_audience\": true)");
+  if (!o.audiences.empty() && o.any_audience) p.add(n.path() + ".any_audience", "contradicts audiences: give one of them");
   o.token_type = n.get_string("token_type", "", p);
   o.require_exp = n.get_bool("require_exp", true, p);
   o.leeway = get_s(n, "leeway_s", o.leeway, 0, p);
@@ -207,7 +212,7 @@ std::shared_ptr<const Policy> make_jwt_policy(const ConfigNode& node, ConfigProb
 
 std::shared_ptr<const Policy> make_tenant_policy(const ConfigNode& node, ConfigProblems& p) {
   std::size_t before = p.list().size();
-  if (!node.expect_object({"type", "claim", "strip_prefix", "mapping", "bindings", "from_header", "require_header",
+  if (!node.expect_object({"type", "claim", "strip_prefix", "mapping", "bindings", "bindings_issuer", "from_header", "require_header",
                            "federation", "client_header", "upstream_header"},
                           p))
     return nullptr;
@@ -226,12 +231,16 @@ std::shared_ptr<const Policy> make_tenant_policy(const ConfigNode& node, ConfigP
   if (auto b = node.find("bindings")) {
     if (!b->is_object()) p.add(b->path(), fmt::format("expected an object of subject to tenants, got {}", b->type_name()));
     for (const auto& [who, tenants] : b->members()) {
+      if (!(who.rfind("sub:", 0) == 0 || who.rfind("client:", 0) == 0) || who.find(':') + 1 == who.size())
+        p.add(tenants.path(), "binding keys are \"sub:<subject>\" or \"client:<client id>\"");
       auto list = one_or_many(*b, who, p);
       for (const auto& t : list)
         if (!is_valid_tenant_id(t)) p.add(tenants.path(), fmt::format("\"{}\" is not a valid tenant id", t));
       o.bindings[who] = std::move(list);
     }
   }
+  o.bindings_issuer = node.get_string("bindings_issuer", "", p);
+  if (!o.bindings_issuer.empty() && o.bindings.empty()) p.add(node.path() + ".bindings_issuer", "needs bindings");
   if (!o.claim.empty() && !o.bindings.empty()) p.add(node.path(), "give either claim or bindings, not both");
   if (o.claim.empty() && (!o.mapping.empty() || !o.strip_prefix.empty()))
     p.add(node.path(), "mapping and strip_prefix need a claim");
@@ -318,7 +327,7 @@ std::shared_ptr<const Policy> make_opaque_token_policy(const ConfigNode& node, C
   }
   o.ca_file = node.get_string("ca_file", "", p);
   if (!o.ca_file.empty() && !readable(o.ca_file)) p.add(node.path() + ".ca_file", fmt::format("cannot read \"{}\"", o.ca_file));
-  o.timeout = get_ms(node, "timeout_ms", o.timeout, p);
+  o.timeout = get_ms(node, "timeout_ms", o.timeout, 100, p);
   o.cache_ttl = get_s(node, "cache_ttl_s", o.cache_ttl, 0, p);
   o.groups_claim = node.get_string("groups_claim", o.groups_claim, p);
   read_sources(node, o.sources, p);

@@ -6,6 +6,8 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
+#include "server/metrics.hpp"
+
 namespace obsgw::net {
 
 namespace {
@@ -13,7 +15,8 @@ std::atomic<bool> g_stopping{false};
 
 class BackgroundLoop {
  public:
-  BackgroundLoop() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  // Metrics is touched by the loop's fetches: constructing it first makes it outlive the loop at exit.
+  BackgroundLoop() : metrics_((detail::Metrics::instance(), 0)), work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
   ~BackgroundLoop() {
     g_stopping = true;
     io_.stop();
@@ -22,6 +25,7 @@ class BackgroundLoop {
   asio::any_io_executor executor() { return io_.get_executor(); }
 
  private:
+  int metrics_;
   asio::io_context io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;

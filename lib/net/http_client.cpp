@@ -3,10 +3,8 @@
 #include <charconv>
 #include <stdexcept>
 
-#include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/redirect_error.hpp>
-#include <asio/ssl/error.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -41,9 +39,21 @@ HttpClient::HttpClient(const std::string& ca_file)
   }
 }
 
+namespace {
+// Bytes that would let a value end its header line (or the request line) early: request smuggling towards the
+// identity provider if a client's token carried them into a header.
+bool has_line_breaks(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos; }
+}  // namespace
+
 asio::awaitable<HttpClientResponse> HttpClient::fetch(const HttpClientRequest& request, std::string& error) const {
   HttpClientResponse response;
   error.clear();
+  bool injectable = has_line_breaks(request.method) || has_line_breaks(request.url);
+  for (const auto& h : request.headers) injectable = injectable || has_line_breaks(h.name) || has_line_breaks(h.value);
+  if (injectable) {
+    error = "refused to send a request with a line break in its method, URL or a header";
+    co_return response;
+  }
   std::string url = request.url, query;
   if (auto q = url.find('?'); q != std::string::npos) {
     query = url.substr(q);
@@ -54,12 +64,15 @@ asio::awaitable<HttpClientResponse> HttpClient::fetch(const HttpClientRequest& r
     error = fmt::format("URL \"{}\" {}", request.url, error);
     co_return response;
   }
+  const auto deadline = std::chrono::steady_clock::now() + request.timeout;
   auto executor = co_await asio::this_coro::executor;
   std::error_code ec;
   std::vector<tcp::endpoint> endpoints;
   if (auto addr = asio::ip::make_address(parsed->host, ec); !ec) {
     endpoints.emplace_back(addr, parsed->port);
   } else {
+    // getaddrinfo runs on Asio's resolver thread and cannot be interrupted; the system resolver's own timeouts
+    // bound it. The deadline is checked as soon as it answers.
     tcp::resolver resolver(executor);
     auto results = co_await resolver.async_resolve(parsed->host, std::to_string(parsed->port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
@@ -73,21 +86,40 @@ asio::awaitable<HttpClientResponse> HttpClient::fetch(const HttpClientRequest& r
   tcp::socket socket(executor);
   Transport transport = parsed->tls ? Transport(std::move(socket), *tls_) : Transport(std::move(socket));
   Watchdog dog(executor);
-  dog.arm(request.timeout, &transport);
-  auto timed_out = [&] {
-    if (!dog.expired()) return false;
+  // The watchdog cancels the operation pending when the deadline passes. One that completes just before it fires
+  // is not cancelled, and the watchdog is then spent: so the deadline is checked before every operation too.
+  auto out_of_time = [&] {
+    if (!dog.expired() && std::chrono::steady_clock::now() < deadline) return false;
     error = fmt::format("{} {} timed out after {} ms", request.method, request.url, request.timeout.count());
     return true;
   };
+  auto arm = [&] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    dog.arm(std::max(left, std::chrono::milliseconds(1)), &transport);
+  };
 
-  co_await asio::async_connect(transport.socket(), endpoints, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    if (!timed_out()) error = fmt::format("cannot connect to {}: {}", parsed->authority, ec.message());
+  // One address at a time (a ranged connect would move on to the next address after a cancellation, without
+  // any deadline left).
+  bool connected = false;
+  for (const auto& endpoint : endpoints) {
+    if (out_of_time()) co_return response;
+    if (transport.socket().is_open()) transport.socket().close(ec);
+    arm();
+    co_await transport.socket().async_connect(endpoint, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      connected = true;
+      break;
+    }
+  }
+  if (!connected) {
+    if (!out_of_time()) error = fmt::format("cannot connect to {}: {}", parsed->authority, ec.message());
     co_return response;
   }
+  if (out_of_time()) co_return response;
+  arm();
   co_await transport.handshake_as_client(parsed->host, true, ec);
   if (ec) {
-    if (!timed_out()) error = fmt::format("TLS with {}: {}", parsed->authority, tls_error_text(ec));
+    if (!out_of_time()) error = fmt::format("TLS with {}: {}", parsed->authority, tls_error_text(ec));
     co_return response;
   }
 
@@ -98,9 +130,11 @@ asio::awaitable<HttpClientResponse> HttpClient::fetch(const HttpClientRequest& r
   if (!request.body.empty() || request.method == "POST") head += fmt::format("Content-Length: {}\r\n", request.body.size());
   head += "\r\n";
   head += request.body;
+  if (out_of_time()) co_return response;
+  arm();
   co_await transport.write(asio::buffer(head), ec);
   if (ec) {
-    if (!timed_out()) error = fmt::format("sending to {}: {}", parsed->authority, ec.message());
+    if (!out_of_time()) error = fmt::format("sending to {}: {}", parsed->authority, ec.message());
     co_return response;
   }
 
@@ -110,15 +144,21 @@ asio::awaitable<HttpClientResponse> HttpClient::fetch(const HttpClientRequest& r
   std::size_t filled = 0;
   bool eof = false;
   auto read_more = [&]() -> asio::awaitable<bool> {
+    if (out_of_time()) co_return false;
     if (buffer.size() < filled + 16384) buffer.resize(filled + 16384);
+    arm();
     std::size_t n = co_await transport.read_some(asio::buffer(buffer.data() + filled, buffer.size() - filled), ec);
     filled += n;
-    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+    if (ec == asio::error::eof) {
       eof = true;
       ec = {};
       co_return n > 0;
     }
     co_return !ec;
+  };
+  auto failed_reading = [&](std::string_view what) {
+    if (error.empty()) error = ec ? fmt::format("reading from {}: {}", parsed->authority, ec.message())
+                                  : fmt::format("{} {}", parsed->authority, what);
   };
   while (true) {
     auto state = parser.parse(std::string_view(buffer.data(), filled), request.method, rh);
@@ -128,7 +168,7 @@ asio::awaitable<HttpClientResponse> HttpClient::fetch(const HttpClientRequest& r
       co_return response;
     }
     if (eof || !co_await read_more()) {
-      if (!timed_out()) error = fmt::format("{} closed the connection before a complete response head", parsed->authority);
+      failed_reading("closed the connection before a complete response head");
       co_return response;
     }
   }
@@ -143,7 +183,7 @@ asio::awaitable<HttpClientResponse> HttpClient::fetch(const HttpClientRequest& r
     }
     while (filled - pos < rh.content_length) {
       if (eof || !co_await read_more()) {
-        if (!timed_out()) error = fmt::format("{} closed the connection in the middle of the body", parsed->authority);
+        failed_reading("closed the connection in the middle of the body");
         co_return response;
       }
     }
@@ -164,19 +204,20 @@ asio::awaitable<HttpClientResponse> HttpClient::fetch(const HttpClientRequest& r
       }
       if (step.consumed == 0 && !decoder.done()) {
         if (eof || !co_await read_more()) {
-          if (!timed_out()) error = fmt::format("{} closed the connection in the middle of the body", parsed->authority);
+          failed_reading("closed the connection in the middle of the body");
           co_return response;
         }
       }
     }
   } else if (rh.framing == BodyFraming::until_close) {
+    // Only a clean end (a TCP FIN, or TLS close_notify) ends such a body; a truncated TLS stream is an error.
     while (!eof) {
       if (filled - pos > request.max_body) {
         too_big();
         co_return response;
       }
       if (!co_await read_more() && !eof) {
-        if (!timed_out()) error = fmt::format("reading from {}: {}", parsed->authority, ec.message());
+        failed_reading("closed the connection uncleanly in the middle of the body");
         co_return response;
       }
     }

@@ -66,7 +66,8 @@ class ApiKeyAuthenticator final : public Authenticator {
     if (it == by_digest_.end())
       return auth::unauthorized(options_.realm, auth::Challenge::invalid_token, "unknown_api_key", "the API key is not valid");
     options_.identity_headers.apply(*it->second, ex.request().headers);
-    if (!options_.forward_key) remove_token(ex.request(), *found->source);
+    if (!options_.forward_key)  // every configured place: a second credential must not reach the upstream either
+      for (const auto& s : options_.sources) remove_token(ex.request(), s);
     ex.identity = it->second;
     return Verdict::proceed();
   }

@@ -34,7 +34,9 @@ class RouteAuthorizer final : public Authorizer {
   std::string_view name() const noexcept override { return "authorize"; }
 
   Verdict on_request(Exchange& ex) const override {
-    if (!ex.identity) return Verdict::reject(401, "authentication_required", "this route requires an authenticated identity");
+    if (!ex.identity)
+      return Verdict::reject(401, "authentication_required", "this route requires an authenticated identity")
+          .with_header("WWW-Authenticate", "Bearer realm=\"obsgw\"");
     const Identity& id = *ex.identity;
     for (const auto& scope : options_.scopes)
       if (std::find(id.scopes.begin(), id.scopes.end(), scope) == id.scopes.end())

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <limits>
 #include <stdexcept>
 
@@ -13,6 +14,7 @@
 #include "auth/token_cache.hpp"
 #include "net/http_client.hpp"
 #include "server/metrics.hpp"
+#include "util/event_log.hpp"
 
 namespace obsgw {
 
@@ -106,9 +108,9 @@ class IntrospectionAuthenticator final : public Authenticator {
                                                                     : (res.status == 401 || res.status == 403);
     if (!error.empty() || (res.status != 200 && !token_refused)) {
       checks.add(endpoint_name_ + "\x1f" "error");
+      log_failure(error.empty() ? fmt::format("{} answered {}", endpoint_name_, res.status) : error);
       co_return Verdict::reject(503, "identity_provider_unavailable",
-                                error.empty() ? fmt::format("the token could not be checked: {} answered {}", endpoint_name_, res.status)
-                                              : "the token could not be checked: " + error)
+                                "identity provider unavailable: the token could not be checked")
           .with_header("Retry-After", "5");
     }
     const std::int64_t now = unix_now();
@@ -190,10 +192,22 @@ class IntrospectionAuthenticator final : public Authenticator {
                               why.empty() ? std::string_view("the token is not active") : why);
   }
 
-  void accept(Exchange& ex, std::shared_ptr<const Identity> identity, const TokenSource& source) const {
+  void accept(Exchange& ex, std::shared_ptr<const Identity> identity, const TokenSource&) const {
     options_.identity_headers.apply(*identity, ex.request().headers);
-    if (!options_.forward_token) remove_token(ex.request(), source);
+    if (!options_.forward_token)  // every configured place: a second credential must not reach the upstream either
+      for (const auto& s : options_.sources) remove_token(ex.request(), s);
     ex.identity = std::move(identity);
+  }
+
+  // The provider's failure in the log (at most one line a second per policy), never in the answer.
+  void log_failure(const std::string& detail) const {
+    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto last = last_failure_log_.load(std::memory_order_relaxed);
+    if (now - last < std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::seconds(1)).count() ||
+        !last_failure_log_.compare_exchange_strong(last, now))
+      return;
+    if (auto logger = util::event_logger(); logger && logger->enabled(LogLevel::warn))
+      logger->log(LogLevel::warn, "token check failed", {{"endpoint", options_.endpoint}, {"error", detail}});
   }
 
   auth::TokenCache& cache() const { return auth::thread_token_cache(cache_owner_, options_.cache_entries); }
@@ -202,6 +216,7 @@ class IntrospectionAuthenticator final : public Authenticator {
   std::shared_ptr<void> cache_owner_;
   std::shared_ptr<net::HttpClient> client_;
   std::string endpoint_name_;
+  mutable std::atomic<std::chrono::steady_clock::rep> last_failure_log_{0};
 };
 }  // namespace
 

@@ -77,9 +77,9 @@ class JwtAuthenticator final : public Authenticator {
         outcome = verifier_.verify(found->value, std::chrono::system_clock::now(), OnUnknownKid::fail);
       }
       if (outcome.kind == VerifyOutcome::Kind::need_keys)
+        // The detail (which URL, which error) is in the gateway's log, not in an answer to anyone who asks.
         co_return Verdict::reject(503, "identity_provider_unavailable",
-                                  fmt::format("identity provider unavailable: no keys could be fetched yet from {}",
-                                              keys->description()))
+                                  "identity provider unavailable: its signing keys could not be fetched yet")
             .with_header("Retry-After", "5");
     } else if (outcome.kind == VerifyOutcome::Kind::unknown_kid) {
       // The issuer may have rotated its keys: wait for the refresh just asked for, then decide.
@@ -110,9 +110,11 @@ class JwtAuthenticator final : public Authenticator {
     return Verdict::proceed();
   }
 
-  void accept(Exchange& ex, std::shared_ptr<const Identity> identity, const TokenSource& source) const {
+  void accept(Exchange& ex, std::shared_ptr<const Identity> identity, const TokenSource&) const {
     options_.identity_headers.apply(*identity, ex.request().headers);
-    if (!options_.forward_token) remove_token(ex.request(), source);
+    // Every configured place, not only the one used: a second credential must not reach the upstream either.
+    if (!options_.forward_token)
+      for (const auto& s : options_.sources) remove_token(ex.request(), s);
     ex.identity = std::move(identity);
   }
 

@@ -36,10 +36,13 @@ class ClaimTenantResolver final : public TenantResolver {
     for (const auto& [value, tenant] : options_.mapping)
       if (!is_valid_tenant_id(tenant))
         throw std::invalid_argument(fmt::format("mapping: \"{}\" is not a valid tenant id", tenant));
-    for (const auto& [who, tenants] : options_.bindings)
+    for (const auto& [who, tenants] : options_.bindings) {
+      if (!(who.rfind("sub:", 0) == 0 || who.rfind("client:", 0) == 0) || who.find(':') + 1 == who.size())
+        throw std::invalid_argument(fmt::format("bindings: \"{}\" must be \"sub:<subject>\" or \"client:<client id>\"", who));
       for (const auto& t : tenants)
         if (!is_valid_tenant_id(t))
           throw std::invalid_argument(fmt::format("bindings.{}: \"{}\" is not a valid tenant id", who, t));
+    }
   }
 
   std::string_view name() const noexcept override { return "tenant"; }
@@ -57,7 +60,9 @@ class ClaimTenantResolver final : public TenantResolver {
     }
     headers.remove(options_.client_header);  // never passed on as the client sent it
     if (options_.client_header != options_.upstream_header) headers.remove(options_.upstream_header);
-    if (!ex.identity) return Verdict::reject(401, "authentication_required", "this route resolves tenants from an identity");
+    if (!ex.identity)
+      return Verdict::reject(401, "authentication_required", "this route resolves tenants from an identity")
+          .with_header("WWW-Authenticate", "Bearer realm=\"obsgw\"");
 
     const std::vector<std::string>& allowed = allowed_tenants(ex.identity);
     if (allowed.empty())
@@ -115,9 +120,14 @@ class ClaimTenantResolver final : public TenantResolver {
         }
       }
     } else if (!options_.bindings.empty()) {
-      for (const auto* who : {&id.subject, &id.client_id})
-        if (auto b = options_.bindings.find(*who); !who->empty() && b != options_.bindings.end())
+      if (!options_.bindings_issuer.empty() && id.issuer != options_.bindings_issuer) return out;
+      auto bound = [&](const std::string& key) {
+        if (auto b = options_.bindings.find(key); b != options_.bindings.end())
           for (const auto& t : b->second) add(t);
+      };
+      if (!id.subject.empty()) bound("sub:" + id.subject);
+      const bool client_for_itself = id.subject.empty() || id.subject == id.client_id;
+      if (!id.client_id.empty() && client_for_itself) bound("client:" + id.client_id);
     } else {
       for (const auto& t : id.allowed_tenants) add(t);
     }

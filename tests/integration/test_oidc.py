@@ -523,7 +523,7 @@ class KeyRotationTest(OidcTestCase):
         cls.addClassCleanup(cls.op.stop)
         cls.up = EchoUpstream()
         cls.addClassCleanup(cls.up.stop)
-        early = provider_entry(cls.op, refresh_interval_s=300, min_refresh_interval_s=0)
+        early = provider_entry(cls.op, refresh_interval_s=300, min_refresh_interval_s=1)  # the least allowed
         periodic = provider_entry(cls.op, discovery=False, jwks_uri=cls.op.jwks_uri, refresh_interval_s=1,
                                   min_refresh_interval_s=1, max_refresh_interval_s=1)
         cfg = make_config({"echo": upstream_entry(cls.up.url)},

@@ -178,17 +178,22 @@ TEST(ConfigIdentity, ProblemsNameTheExactKey) {
   EXPECT_THAT(p, ::testing::Contains(HasSubstr("routes[0].policies[0].providers[0].jwks_uri: \"http://idp/jwks\" must be an https:// URL")));
   EXPECT_THAT(p, ::testing::Contains(HasSubstr("routes[0].policies[0].providers[0].audiences")));
 
-  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "jwks_file": "/nonexistent/jwks.json"}]})"));
+  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "audiences": "a", "jwks_file": "/nonexistent/jwks.json"}]})"));
   EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].providers[0].jwks_file: cannot read \"/nonexistent/jwks.json\"")));
 
-  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "discovery": true, "jwks_uri": "https://i/k"}]})"));
+  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "any_audience": true, "discovery": true, "jwks_uri": "https://i/k"}]})"));
   EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].providers[0]: give exactly one key source")));
 
-  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "discovery": true}], "token_sources": ["form:x"]})"));
+  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "audiences": ["a"], "discovery": true}], "token_sources": ["form:x"]})"));
   EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].token_sources: \"form:x\" is not one of")));
 
-  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "hmac_secret_env": "OBSGW_TEST_UNSET_SECRET"}]})"));
+  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "audiences": ["a"], "hmac_secret_env": "OBSGW_TEST_UNSET_SECRET"}]})"));
   EXPECT_THAT(p, ElementsAre(HasSubstr("providers[0].hmac_secret_env: environment variable \"OBSGW_TEST_UNSET_SECRET\" is not set")));
+
+  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "discovery": true}]})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].providers[0].audiences: required")));
+  p = problems_of(identity_config(R"({"type": "jwt", "providers": [{"issuer": "https://i", "discovery": true, "audiences": ["a"], "min_refresh_interval_s": 0}]})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].providers[0].min_refresh_interval_s")));
 
   p = problems_of(identity_config(R"({"type": "tenant", "claim": "tenant_id", "mapping": {"g": "no way"}, "require_header": true})"));
   EXPECT_THAT(p, ::testing::UnorderedElementsAre(HasSubstr("routes[0].policies[0].mapping.g: \"no way\" is not a valid tenant id"),

@@ -163,6 +163,11 @@ TEST(JwtVerifier, AttackBattery) {
   EXPECT_EQ(code_of(rs256("[1,2,3]")), "malformed_token");
   EXPECT_EQ(code_of(rs256("\"just a string\"")), "malformed_token");
   EXPECT_EQ(code_of(rs256(claims("\"pad\":\"" + std::string(20000, 'x') + "\""))), "malformed_token");
+  EXPECT_EQ(code_of(make_jwt(JwsAlg::RS256, keys().rsa.get(), R"({"alg":"RS256","typ":"at+jwt","kid":7})", claims())),
+            "malformed_token");
+  EXPECT_EQ(code_of(make_jwt(JwsAlg::RS256, keys().rsa.get(), R"({"alg":"RS256","typ":"application/at+jwt","kid":"rsa-1"})",
+                             claims())),
+            "verified");
   // Critical extensions the gateway does not implement.
   EXPECT_EQ(code_of(make_jwt(JwsAlg::RS256, keys().rsa.get(), R"({"alg":"RS256","typ":"at+jwt","kid":"rsa-1","crit":["exp"]})",
                              claims())),
@@ -191,12 +196,18 @@ TEST(JwtVerifier, HmacOnlyWithAConfiguredSecret) {
   const std::string secret(40, 's');
   JwtProviderOptions p;
   p.issuer = kIssuer;
+  p.any_audience = true;
   p.hmac_secret = secret;
   const std::string header = R"({"alg":"HS256","typ":"JWT"})";
   EXPECT_EQ(code_of(hs256(secret, header, claims()), p), "verified");
   EXPECT_EQ(code_of(hs256(std::string(40, 't'), header, claims()), p), "bad_signature");
   EXPECT_EQ(code_of(rs256(claims()), p), "disallowed_algorithm");  // no public keys for this issuer
+  // RFC 7518 3.2: HS384 needs a 48-byte key at least.
+  EXPECT_EQ(code_of(hs256(secret, R"({"alg":"HS384","typ":"JWT"})", claims()), p), "disallowed_algorithm");
   p.hmac_secret = "short";
+  EXPECT_THROW(verify("x", p), std::invalid_argument);
+  p.hmac_secret = secret;
+  p.any_audience = false;  // neither audiences nor the explicit opt-out
   EXPECT_THROW(verify("x", p), std::invalid_argument);
 }
 
@@ -204,6 +215,7 @@ TEST(JwtVerifier, PemPublicKeyFilesAndConfigProblems) {
   auto pem = write_temp("rsa-pem.pem", keys().rsa_pem);
   JwtProviderOptions p;
   p.issuer = kIssuer;
+  p.audiences = {"urn:obsgw"};
   p.public_key_files = {pem};
   auto kid = std::filesystem::path(pem).stem().string();
   EXPECT_EQ(code_of(rs256(claims(), kid), p), "verified");
@@ -211,6 +223,7 @@ TEST(JwtVerifier, PemPublicKeyFilesAndConfigProblems) {
   EXPECT_THROW(verify("x", p), std::invalid_argument);
   JwtProviderOptions bad;
   bad.issuer = kIssuer;
+  bad.audiences = {"urn:obsgw"};
   bad.jwks_uri = "http://idp.example/jwks";  // plain http without allow_http
   EXPECT_THROW(verify("x", bad), std::invalid_argument);
 }
@@ -366,6 +379,44 @@ TEST(TokenCache, BoundedAndExpiring) {
   EXPECT_EQ(cache.find("x", 999), nullptr);  // removed when found expired
   cache.insert(std::string(5000, 't'), {id, 1000, 0, 0}, 10);  // too long to keep
   EXPECT_EQ(cache.find(std::string(5000, 't'), 999), nullptr);
+}
+
+}  // namespace
+}  // namespace obsgw
+
+namespace obsgw {
+namespace {
+
+TEST(ClaimRules, OnlyScopeIsSplitIntoWords) {
+  auto holds = [](std::string json, ClaimRule rule) {
+    simdjson::dom::parser parser;
+    std::string why;
+    return auth::claim_rule_holds(parser.parse(json).value(), rule, why);
+  };
+  EXPECT_TRUE(holds(R"({"scope":"openid logs:read"})", ClaimRule{"scope", {"logs:read"}, {}}));
+  EXPECT_TRUE(holds(R"({"scope":"openid logs:read"})", ClaimRule{"scope", {}, {"logs:read"}}));
+  // A group with a space in its name is one group, whatever the number of groups.
+  EXPECT_FALSE(holds(R"({"groups":["/Platform Admins"]})", ClaimRule{"groups", {"Admins"}, {}}));
+  EXPECT_TRUE(holds(R"({"groups":["/Platform Admins"]})", ClaimRule{"groups", {"/Platform Admins"}, {}}));
+  EXPECT_FALSE(holds(R"({"name":"John Smith"})", ClaimRule{"name", {}, {"John"}}));
+}
+
+TEST(TokenSources, RefuseTokensThatAreNotVisibleAscii) {
+  RequestHead r;
+  r.method = "GET";
+  r.path = "/";
+  // "x:tok\r\nX-Injected: 1" in basic credentials.
+  r.headers.add("Authorization", "Basic eDp0b2sNClgtSW5qZWN0ZWQ6IDE=");
+  std::vector<TokenSource> basic{*TokenSource::parse("basic")};
+  auto found = find_token(r, basic);
+  ASSERT_TRUE(found);
+  EXPECT_TRUE(found->value.empty());
+  RequestHead q;
+  q.query = "access_token=a%0D%0Ab";
+  std::vector<TokenSource> query{*TokenSource::parse("query:access_token")};
+  found = find_token(q, query);
+  ASSERT_TRUE(found);
+  EXPECT_TRUE(found->value.empty());
 }
 
 }  // namespace

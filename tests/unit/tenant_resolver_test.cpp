@@ -105,14 +105,30 @@ TEST(TenantResolver, GroupsWithPrefixMappingHeaderChoiceAndFederation) {
 
 TEST(TenantResolver, StaticBindingsAndApiKeyTenants) {
   TenantResolverOptions o;
-  o.bindings = {{"agent-a-client", {"acme"}}, {"someone-else", {"globex"}}};
-  EXPECT_EQ(run(*make_tenant_resolver(o), identity("{}")).upstream_tenant(), "acme");
+  // A user (agent-a) who logged in through a bound client does not inherit the client's tenants.
+  o.bindings = {{"client:agent-a-client", {"acme"}}, {"sub:someone-else", {"globex"}}};
+  EXPECT_EQ(run(*make_tenant_resolver(o), identity("{}")).code(), "no_tenant");
+  auto client = std::make_shared<Identity>(*identity("{}"));
+  client->subject = "agent-a-client";  // client credentials: the client is the subject
+  client->issuer = "https://a";
+  EXPECT_EQ(run(*make_tenant_resolver(o), client).upstream_tenant(), "acme");
+  o.bindings = {{"sub:agent-a", {"initech"}}};
+  EXPECT_EQ(run(*make_tenant_resolver(o), identity("{}")).upstream_tenant(), "initech");
+  // Bindings of one issuer do not apply to the same subject name from another.
+  o.bindings = {{"client:agent-a-client", {"acme"}}};
+  o.bindings_issuer = "https://b";
+  EXPECT_EQ(run(*make_tenant_resolver(o), client).code(), "no_tenant");
+  o.bindings_issuer = "https://a";
+  EXPECT_EQ(run(*make_tenant_resolver(o), client).upstream_tenant(), "acme");
+  o.bindings_issuer.clear();
+  o.bindings = {{"agent-a", {"acme"}}};  // unqualified key
+  EXPECT_THROW(make_tenant_resolver(o), std::invalid_argument);
   TenantResolverOptions keys;
   auto id = std::make_shared<Identity>();
   id->method = "api_key";
   id->allowed_tenants = {"initech"};
   EXPECT_EQ(run(*make_tenant_resolver(keys), id).upstream_tenant(), "initech");
-  o.bindings = {{"x", {"bad id"}}};
+  o.bindings = {{"sub:x", {"bad id"}}};
   EXPECT_THROW(make_tenant_resolver(o), std::invalid_argument);
 }
 
