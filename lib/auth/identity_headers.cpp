@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "http/char_classes.hpp"
+#include "proxy/hop_by_hop.hpp"
 
 namespace obsgw {
 
@@ -55,8 +56,8 @@ void IdentityHeaders::validate() const {
   for (const auto* name : {&subject, &email, &groups, &client_id}) {
     if (name->empty()) continue;
     if (!http::is_token(*name)) throw std::invalid_argument(fmt::format("\"{}\" is not a valid header name", *name));
-    for (std::string_view reserved : {"host", "content-length", "transfer-encoding", "connection", "authorization"})
-      if (iequals(*name, reserved)) throw std::invalid_argument(fmt::format("header \"{}\" cannot carry the identity", *name));
+    if (proxy::is_proxy_managed(*name) || proxy::is_credential_header(*name))
+      throw std::invalid_argument(fmt::format("header \"{}\" cannot carry the identity", *name));
   }
 }
 

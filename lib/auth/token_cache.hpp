@@ -3,8 +3,8 @@
 // the token, a lookup and a comparison of the whole token — instead of a signature check or a call to the
 // provider. The key is the token itself, not a cryptographic digest of it: a SHA-256 of a 700-byte token costs
 // about 0.7 us, more than the rest of a cached request's authentication; and comparing the whole token makes a
-// hash collision harmless. The JWT cache holds only verified tokens; the opaque-token cache also remembers
-// refusals for a few seconds, so garbage can take at most that many seconds of slots.
+// hash collision harmless. The caches of accepted tokens hold only tokens the gateway verified (or the provider
+// vouched for), so a client cannot fill them, nor crowd their hash buckets; refusals go to a small cache apart.
 
 #include <array>
 #include <cstdint>

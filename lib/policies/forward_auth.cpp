@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "http/char_classes.hpp"
+#include "proxy/hop_by_hop.hpp"
 
 namespace obsgw {
 
@@ -13,11 +14,9 @@ namespace {
 void validate(const ForwardAuthOptions& o) {
   for (const auto& name : o.response_headers) {
     if (!http::is_token(name)) throw std::invalid_argument(fmt::format("\"{}\" is not a valid header name", name));
-    // Framing and connection headers belong to the proxy; Authorization is the credential the policies read.
-    for (std::string_view reserved : {"content-length", "transfer-encoding", "connection", "host", "upgrade", "te",
-                                      "trailer", "keep-alive", "authorization", "cookie"})
-      if (iequals(name, reserved))
-        throw std::invalid_argument(fmt::format("header \"{}\" cannot be a forward-auth response header", name));
+    // Framing and connection headers belong to the proxy; credentials are what the policies read.
+    if (proxy::is_proxy_managed(name) || proxy::is_credential_header(name))
+      throw std::invalid_argument(fmt::format("header \"{}\" cannot be a forward-auth response header", name));
   }
 }
 

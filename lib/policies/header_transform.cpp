@@ -5,22 +5,15 @@
 #include <fmt/format.h>
 
 #include "http/char_classes.hpp"
+#include "proxy/hop_by_hop.hpp"
 
 namespace obsgw {
 
 namespace {
-// Framing and hop-by-hop headers belong to the proxy; editing them would desynchronise the message.
-bool is_reserved(std::string_view name) {
-  for (std::string_view r : {"content-length", "transfer-encoding", "connection", "host", "upgrade", "te", "trailer",
-                             "keep-alive"})
-    if (iequals(name, r)) return true;
-  return false;
-}
-
 void validate(const HeaderEdits& e, const char* side) {
   auto check_name = [&](std::string_view n) {
     if (!http::is_token(n)) throw std::invalid_argument(fmt::format("{}: \"{}\" is not a valid header name", side, n));
-    if (is_reserved(n)) throw std::invalid_argument(fmt::format("{}: header \"{}\" is managed by the proxy", side, n));
+    if (proxy::is_proxy_managed(n)) throw std::invalid_argument(fmt::format("{}: header \"{}\" is managed by the proxy", side, n));
   };
   for (const auto& n : e.remove) check_name(n);
   for (const auto* list : {&e.set, &e.add})

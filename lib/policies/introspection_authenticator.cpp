@@ -46,7 +46,7 @@ std::int64_t unix_now() {
 class IntrospectionAuthenticator final : public Authenticator {
  public:
   explicit IntrospectionAuthenticator(IntrospectionAuthenticatorOptions o)
-      : options_(std::move(o)), cache_owner_(std::make_shared<char>()) {
+      : options_(std::move(o)), cache_owner_(std::make_shared<char>()), refusals_owner_(std::make_shared<char>()) {
     const bool https = options_.endpoint.rfind("https://", 0) == 0, http = options_.endpoint.rfind("http://", 0) == 0;
     if (!https && !(http && options_.allow_http))
       throw std::invalid_argument(fmt::format("endpoint: \"{}\" must be an https:// URL", options_.endpoint));
@@ -72,11 +72,15 @@ class IntrospectionAuthenticator final : public Authenticator {
       return auth::unauthorized(options_.realm, auth::Challenge::invalid_token, "malformed_credentials",
                                 "the credentials are empty, too large, or given more than once");
     auto& metrics = detail::Metrics::instance().auth();
-    if (const auto* e = cache().find(found->value, unix_now())) {
+    const auto now = unix_now();
+    if (const auto* e = cache().find(found->value, now)) {
       metrics.opaque_cache_hits.fetch_add(1, std::memory_order_relaxed);
-      if (!e->identity) return inactive();
       accept(ex, e->identity, *found->source);
       return Verdict::proceed();
+    }
+    if (refusals().find(found->value, now)) {
+      metrics.opaque_cache_hits.fetch_add(1, std::memory_order_relaxed);
+      return inactive();
     }
     metrics.opaque_cache_misses.fetch_add(1, std::memory_order_relaxed);
     return Verdict::suspend();
@@ -88,7 +92,7 @@ class IntrospectionAuthenticator final : public Authenticator {
     net::HttpClientRequest req;
     req.url = options_.endpoint;
     req.timeout = options_.timeout;
-    req.max_body = 256 * 1024;
+    req.max_body = 64 * 1024;  // the answer is kept as the identity's claims for cache_ttl
     if (options_.mode == Mode::introspection) {
       req.method = "POST";
       req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
@@ -121,7 +125,7 @@ class IntrospectionAuthenticator final : public Authenticator {
     if (!identity) {
       checks.add(endpoint_name_ + "\x1f" "refused");
       // Remember refusals briefly, so that a client retrying a dead token does not hammer the provider.
-      cache().insert(found->value, {nullptr, now + std::min<std::int64_t>(options_.cache_ttl.count(), 5), 0, 0}, now);
+      refusals().insert(found->value, {nullptr, now + std::min<std::int64_t>(options_.cache_ttl.count(), 5), 0, 0}, now);
       co_return inactive(why);
     }
     checks.add(endpoint_name_ + "\x1f" "active");
@@ -211,9 +215,14 @@ class IntrospectionAuthenticator final : public Authenticator {
   }
 
   auth::TokenCache& cache() const { return auth::thread_token_cache(cache_owner_, options_.cache_entries); }
+  // Refusals apart and few: a client sending garbage tokens must not push accepted tokens out of cache().
+  auth::TokenCache& refusals() const {
+    return auth::thread_token_cache(refusals_owner_, std::min<std::size_t>(options_.cache_entries, 1024));
+  }
 
   IntrospectionAuthenticatorOptions options_;
   std::shared_ptr<void> cache_owner_;
+  std::shared_ptr<void> refusals_owner_;
   std::shared_ptr<net::HttpClient> client_;
   std::string endpoint_name_;
   mutable std::atomic<std::chrono::steady_clock::rep> last_failure_log_{0};

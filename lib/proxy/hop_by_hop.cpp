@@ -26,4 +26,15 @@ void remove_hop_by_hop(Headers& headers, bool keep_upgrade) {
   });
 }
 
+bool is_proxy_managed(std::string_view name) noexcept {
+  for (std::string_view managed : {"content-length", "transfer-encoding", "connection", "host", "upgrade", "te", "trailer",
+                                   "keep-alive"})
+    if (iequals(name, managed)) return true;
+  return name.size() >= 6 && iequals(name.substr(0, 6), "proxy-");
+}
+
+bool is_credential_header(std::string_view name) noexcept {
+  return iequals(name, "authorization") || iequals(name, "cookie") || iequals(name, "proxy-authorization");
+}
+
 }  // namespace obsgw::proxy
