@@ -146,6 +146,7 @@ void BM_AuthenticatorCachedToken(benchmark::State& state, bool with_tenant) {
   obsgw::JwtProviderOptions p;
   p.issuer = kIssuer;
   p.jwks_file = s.jwks_path;
+  p.audiences = {"urn:obsgw"};
   std::ofstream(s.jwks_path) << "{\"keys\":[" << obsgw::auth::public_jwk_json(s.key.get(), "k1", "RS256") << "]}";
   o.providers = {p};
   auto policy = obsgw::make_jwt_authenticator(o);

@@ -26,15 +26,22 @@ struct TokenSource {
   static std::optional<TokenSource> parse(std::string_view text);
 };
 
-/// A credential found in a request.
+/// A credential found in a request. Costs no copy when the token is read as sent (bearer, header, cookie): it
+/// is then a view into the request's headers, valid until they change.
 struct FoundToken {
-  std::string value;      ///< the token (decoded for basic and query)
-  std::string user;       ///< basic: the user name
+  std::string_view raw;     ///< the token as it appears in the request (bearer, header, cookie)
+  std::string decoded;      ///< the token after decoding (basic, query)
+  bool is_decoded = false;
+  std::string user;         ///< basic: the user name
   const TokenSource* source = nullptr;
+
+  /// The token; empty when its place was present but malformed, ambiguous or not visible ASCII.
+  std::string_view value() const noexcept { return is_decoded ? std::string_view(decoded) : raw; }
 };
 
 /// Looks for a token in `sources` order. When a source's place is present but malformed (say, `Authorization:
-/// Bearer` with nothing after it) returns that place with an empty value, so the caller can say so.
+/// Bearer` with nothing after it) returns that place with an empty value, so the caller can say so. Tokens must
+/// be visible ASCII (decoded ones are checked; header values cannot hold control bytes after parsing).
 std::optional<FoundToken> find_token(const RequestHead& request, const std::vector<TokenSource>& sources);
 
 /// Removes the credential `source` names from the request (the Authorization header, the header, the cookie

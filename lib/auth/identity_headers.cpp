@@ -23,7 +23,11 @@ std::string field_safe(std::string_view v) {
 }
 
 void set_if(Headers& h, const std::string& name, std::string_view value) {
-  if (!name.empty() && !value.empty()) h.set(name, field_safe(value));
+  if (name.empty() || value.empty()) return;
+  bool clean = true;
+  for (char c : value) clean = clean && (static_cast<unsigned char>(c) >= 0x20 || c == '\t') && c != 0x7f;
+  if (clean) h.set(name, value);  // the common case: no copy
+  else h.set(name, field_safe(value));
 }
 }  // namespace
 

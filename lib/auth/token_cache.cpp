@@ -29,10 +29,21 @@ void TokenCache::erase(std::string_view token) {
 void TokenCache::insert(std::string_view token, Entry entry, std::int64_t now) {
   if (max_entries_ == 0 || token.size() > kMaxCachedTokenBytes) return;
   if (map_.size() >= max_entries_) {
-    for (auto it = map_.begin(); it != map_.end();) it = now >= it->second.expires_at ? map_.erase(it) : std::next(it);
-    // Still full of live tokens: drop an eighth, in table order (uncorrelated with age or client).
-    for (std::size_t n = map_.size() >= max_entries_ ? max_entries_ / 8 + 1 : 0; n > 0 && !map_.empty(); --n)
-      map_.erase(map_.begin());
+    // Evict one entry per insert, so no insert pays for a sweep: the first of a bucket after a rotating cursor —
+    // an expired one when found within a few steps (table order is unrelated to age or client).
+    auto victim = map_.end();
+    for (std::size_t tries = 0; tries < 8; ++tries) {
+      evict_cursor_ = (evict_cursor_ + 1) % map_.bucket_count();
+      auto local = map_.begin(evict_cursor_);
+      if (local == map_.end(evict_cursor_)) continue;
+      auto it = map_.find(local->first);
+      if (victim == map_.end()) victim = it;
+      if (now >= it->second.expires_at) {
+        victim = it;
+        break;
+      }
+    }
+    map_.erase(victim == map_.end() ? map_.begin() : victim);
   }
   map_.insert_or_assign(std::string(token), std::move(entry));
 }

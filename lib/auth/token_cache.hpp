@@ -59,6 +59,7 @@ class TokenCache {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   std::size_t max_entries_;
+  std::size_t evict_cursor_ = 0;
   std::unordered_map<std::string, Entry, Hash, std::equal_to<>> map_;
 };
 

@@ -97,9 +97,10 @@ namespace {
 // query) can produce, is refused: a CR or LF in a token would otherwise travel into a header of the gateway's
 // own request to an introspection or userinfo endpoint.
 std::optional<FoundToken> checked(FoundToken found) {
-  for (char c : found.value)
+  for (char c : found.value())
     if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) {
-      found.value.clear();
+      found.raw = {};
+      found.decoded.clear();
       break;
     }
   return found;
@@ -120,12 +121,15 @@ std::optional<FoundToken> find_token(const RequestHead& request, const std::vect
         // Two Authorization fields are ambiguous: which one would the upstream read?
         if (request.headers.count("authorization") > 1) return checked(std::move(found));
         if (source.kind == TokenSource::Kind::bearer) {
-          found.value = std::string(*creds);
-        } else if (auto decoded = base64_decode(*creds)) {
+          found.raw = *creds;  // a parsed header value: no control bytes, nothing to check
+          return found;
+        }
+        found.is_decoded = true;
+        if (auto decoded = base64_decode(*creds)) {
           auto colon = decoded->find(':');
           if (colon != std::string::npos) {
             found.user = decoded->substr(0, colon);
-            found.value = decoded->substr(colon + 1);
+            found.decoded = decoded->substr(colon + 1);
           }
         }
         return checked(std::move(found));
@@ -136,7 +140,7 @@ std::optional<FoundToken> find_token(const RequestHead& request, const std::vect
         if (request.headers.count(source.name) == 1) {
           std::string_view v = trim(*value);
           if (auto bearer = credentials(v, "Bearer")) v = *bearer;  // tolerate a "Bearer " prefix
-          found.value = std::string(v);
+          found.raw = v;
         }
         return checked(std::move(found));
       }
@@ -147,7 +151,7 @@ std::optional<FoundToken> find_token(const RequestHead& request, const std::vect
           for_each_pair(h.value, ';', [&](std::string_view name, std::string_view value, std::string_view) {
             if (name != source.name) return;
             if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-            found.value = seen ? std::string() : std::string(value);  // the same cookie twice: refuse
+            found.raw = seen ? std::string_view() : value;  // the same cookie twice: refuse
             seen = true;
           });
         }
@@ -158,7 +162,8 @@ std::optional<FoundToken> find_token(const RequestHead& request, const std::vect
         bool seen = false;
         for_each_pair(request.query, '&', [&](std::string_view name, std::string_view value, std::string_view) {
           if (percent_decode(name) != source.name) return;
-          found.value = seen ? std::string() : percent_decode(value);
+          found.is_decoded = true;
+          found.decoded = seen ? std::string() : percent_decode(value);
           seen = true;
         });
         if (seen) return checked(std::move(found));

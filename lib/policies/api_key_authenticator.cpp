@@ -62,7 +62,7 @@ class ApiKeyAuthenticator final : public Authenticator {
     auto found = find_token(ex.request(), options_.sources);
     if (!found)
       return auth::unauthorized(options_.realm, auth::Challenge::none_given, "missing_api_key", "this route requires an API key");
-    auto it = found->value.empty() ? by_digest_.end() : by_digest_.find(auth::digest_token(found->value));
+    auto it = found->value().empty() ? by_digest_.end() : by_digest_.find(auth::digest_token(found->value()));
     if (it == by_digest_.end())
       return auth::unauthorized(options_.realm, auth::Challenge::invalid_token, "unknown_api_key", "the API key is not valid");
     options_.identity_headers.apply(*it->second, ex.request().headers);

@@ -68,17 +68,17 @@ class IntrospectionAuthenticator final : public Authenticator {
     auto found = find_token(ex.request(), options_.sources);
     if (!found)
       return auth::unauthorized(options_.realm, auth::Challenge::none_given, "missing_token", "this route requires a bearer token");
-    if (found->value.empty() || found->value.size() > 16384)
+    if (found->value().empty() || found->value().size() > 16384)
       return auth::unauthorized(options_.realm, auth::Challenge::invalid_token, "malformed_credentials",
                                 "the credentials are empty, too large, or given more than once");
     auto& metrics = detail::Metrics::instance().auth();
     const auto now = unix_now();
-    if (const auto* e = cache().find(found->value, now)) {
+    if (const auto* e = cache().find(found->value(), now)) {
       metrics.opaque_cache_hits.fetch_add(1, std::memory_order_relaxed);
       accept(ex, e->identity, *found->source);
       return Verdict::proceed();
     }
-    if (refusals().find(found->value, now)) {
+    if (refusals().find(found->value(), now)) {
       metrics.opaque_cache_hits.fetch_add(1, std::memory_order_relaxed);
       return inactive();
     }
@@ -88,7 +88,7 @@ class IntrospectionAuthenticator final : public Authenticator {
 
   asio::awaitable<Verdict> on_request_async(Exchange& ex) const override {
     auto found = find_token(ex.request(), options_.sources);
-    if (!found || found->value.empty()) co_return Verdict::reject(500, "internal_error", "credential vanished");
+    if (!found || found->value().empty()) co_return Verdict::reject(500, "internal_error", "credential vanished");
     net::HttpClientRequest req;
     req.url = options_.endpoint;
     req.timeout = options_.timeout;
@@ -98,9 +98,9 @@ class IntrospectionAuthenticator final : public Authenticator {
       req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
       req.headers.push_back(
           {"Authorization", "Basic " + base64(form_encode(options_.client_id) + ":" + form_encode(options_.client_secret))});
-      req.body = "token=" + form_encode(found->value) + "&token_type_hint=access_token";
+      req.body = "token=" + form_encode(found->value()) + "&token_type_hint=access_token";
     } else {
-      req.headers.push_back({"Authorization", "Bearer " + found->value});
+      req.headers.push_back({"Authorization", std::string("Bearer ").append(found->value())});
     }
     std::string error;
     auto res = co_await client_->fetch(req, error);
@@ -125,11 +125,11 @@ class IntrospectionAuthenticator final : public Authenticator {
     if (!identity) {
       checks.add(endpoint_name_ + "\x1f" "refused");
       // Remember refusals briefly, so that a client retrying a dead token does not hammer the provider.
-      refusals().insert(found->value, {nullptr, now + std::min<std::int64_t>(options_.cache_ttl.count(), 5), 0, 0}, now);
+      refusals().insert(found->value(), {nullptr, now + std::min<std::int64_t>(options_.cache_ttl.count(), 5), 0, 0}, now);
       co_return inactive(why);
     }
     checks.add(endpoint_name_ + "\x1f" "active");
-    cache().insert(found->value, {identity, std::min(expires_at, now + options_.cache_ttl.count()), 0, 0}, now);
+    cache().insert(found->value(), {identity, std::min(expires_at, now + options_.cache_ttl.count()), 0, 0}, now);
     accept(ex, std::move(identity), *found->source);
     co_return Verdict::proceed();
   }

@@ -39,25 +39,25 @@ class JwtAuthenticator final : public Authenticator {
     if (!found)
       return auth::unauthorized(options_.realm, auth::Challenge::none_given, "missing_token",
                                 "this route requires a bearer token", basic_);
-    if (found->value.empty())
+    if (found->value().empty())
       return auth::unauthorized(options_.realm, auth::Challenge::invalid_token, "malformed_credentials",
                                 "the credentials are empty, malformed or given more than once", basic_);
     const auto now = std::chrono::system_clock::now();
     auto& counters = detail::Metrics::instance().auth();
     if (options_.cache_entries > 0) {
       auto& cache = auth::thread_token_cache(cache_owner_, options_.cache_entries);
-      if (const auto* e = cache.find(found->value, unix_now(now))) {
+      if (const auto* e = cache.find(found->value(), unix_now(now))) {
         const auto* keys = verifier_.key_provider(e->provider);
         if (!keys || keys->generation() == e->key_generation) {
           counters.jwt_cache_hits.fetch_add(1, std::memory_order_relaxed);
           accept(ex, e->identity, *found->source);
           return Verdict::proceed();
         }
-        cache.erase(found->value);  // the issuer's keys changed since: verify again
+        cache.erase(found->value());  // the issuer's keys changed since: verify again
       }
       counters.jwt_cache_misses.fetch_add(1, std::memory_order_relaxed);
     }
-    auto outcome = verifier_.verify(found->value, now, OnUnknownKid::probe);
+    auto outcome = verifier_.verify(found->value(), now, OnUnknownKid::probe);
     if (outcome.kind == VerifyOutcome::Kind::need_keys || outcome.kind == VerifyOutcome::Kind::unknown_kid)
       return Verdict::suspend();
     return finish(ex, *found, std::move(outcome));
@@ -65,8 +65,8 @@ class JwtAuthenticator final : public Authenticator {
 
   asio::awaitable<Verdict> on_request_async(Exchange& ex) const override {
     auto found = find_token(ex.request(), options_.sources);  // on_request saw it: present and non-empty
-    if (!found || found->value.empty()) co_return Verdict::reject(500, "internal_error", "credential vanished");
-    auto outcome = verifier_.verify(found->value, std::chrono::system_clock::now(), OnUnknownKid::refresh);
+    if (!found || found->value().empty()) co_return Verdict::reject(500, "internal_error", "credential vanished");
+    auto outcome = verifier_.verify(found->value(), std::chrono::system_clock::now(), OnUnknownKid::refresh);
     if (outcome.kind == VerifyOutcome::Kind::need_keys) {
       // Cold start: wait for fetch attempts until one brings keys or the wait is over.
       const auto* keys = verifier_.key_provider(outcome.provider);
@@ -74,7 +74,7 @@ class JwtAuthenticator final : public Authenticator {
       while (outcome.kind == VerifyOutcome::Kind::need_keys && std::chrono::steady_clock::now() < deadline) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         co_await keys->wait_for_attempt(outcome.attempts_seen, std::max(left, std::chrono::milliseconds(1)));
-        outcome = verifier_.verify(found->value, std::chrono::system_clock::now(), OnUnknownKid::fail);
+        outcome = verifier_.verify(found->value(), std::chrono::system_clock::now(), OnUnknownKid::fail);
       }
       if (outcome.kind == VerifyOutcome::Kind::need_keys)
         // The detail (which URL, which error) is in the gateway's log, not in an answer to anyone who asks.
@@ -85,7 +85,7 @@ class JwtAuthenticator final : public Authenticator {
       // The issuer may have rotated its keys: wait for the refresh just asked for, then decide.
       const auto* keys = verifier_.key_provider(outcome.provider);
       co_await keys->wait_for_attempt(outcome.attempts_seen, verifier_.cold_start_wait(outcome.provider));
-      outcome = verifier_.verify(found->value, std::chrono::system_clock::now(), OnUnknownKid::fail);
+      outcome = verifier_.verify(found->value(), std::chrono::system_clock::now(), OnUnknownKid::fail);
     }
     co_return finish(ex, *found, std::move(outcome));
   }
@@ -104,7 +104,7 @@ class JwtAuthenticator final : public Authenticator {
       auth::TokenCache::Entry entry{outcome.identity, outcome.expires_at, static_cast<std::uint32_t>(outcome.provider),
                                     outcome.key_generation};
       auth::thread_token_cache(cache_owner_, options_.cache_entries)
-          .insert(found.value, std::move(entry), unix_now(std::chrono::system_clock::now()));
+          .insert(found.value(), std::move(entry), unix_now(std::chrono::system_clock::now()));
     }
     accept(ex, std::move(outcome.identity), *found.source);
     return Verdict::proceed();

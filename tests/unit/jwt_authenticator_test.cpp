@@ -410,13 +410,13 @@ TEST(TokenSources, RefuseTokensThatAreNotVisibleAscii) {
   std::vector<TokenSource> basic{*TokenSource::parse("basic")};
   auto found = find_token(r, basic);
   ASSERT_TRUE(found);
-  EXPECT_TRUE(found->value.empty());
+  EXPECT_TRUE(found->value().empty());
   RequestHead q;
   q.query = "access_token=a%0D%0Ab";
   std::vector<TokenSource> query{*TokenSource::parse("query:access_token")};
   found = find_token(q, query);
   ASSERT_TRUE(found);
-  EXPECT_TRUE(found->value.empty());
+  EXPECT_TRUE(found->value().empty());
 }
 
 }  // namespace
