@@ -5,9 +5,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
-#include <openssl/rsa.h>
 
 #include <chrono>
 #include <filesystem>
@@ -22,6 +20,7 @@
 #include "auth/jws.hpp"
 #include "auth/jwt_verifier.hpp"
 #include "auth/token_cache.hpp"
+#include "jwt_test_support.hpp"
 #include "obsgw/jwt_authenticator.hpp"
 #include "obsgw/tenant_resolver.hpp"
 
@@ -29,43 +28,17 @@ namespace {
 
 using obsgw::auth::JwsAlg;
 
+// Keys and signatures as an issuer makes them: the unit tests' support header (tests/unit/jwt_test_support.hpp).
 std::shared_ptr<EVP_PKEY> generate(JwsAlg alg) {
-  EVP_PKEY* k = nullptr;
-  if (alg == JwsAlg::ES256) k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-  else if (alg == JwsAlg::ES384) k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384");
-  else if (alg == JwsAlg::EdDSA) k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  else k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
-  return std::shared_ptr<EVP_PKEY>(k, EVP_PKEY_free);
+  switch (alg) {
+    case JwsAlg::ES256: return obsgw::auth::generate("P-256");
+    case JwsAlg::ES384: return obsgw::auth::generate("P-384");
+    case JwsAlg::EdDSA: return obsgw::auth::generate("Ed25519");
+    default: return obsgw::auth::generate("RSA");
+  }
 }
 
-std::string sign(JwsAlg alg, EVP_PKEY* key, std::string_view input) {
-  const EVP_MD* md = alg == JwsAlg::EdDSA ? nullptr : alg == JwsAlg::ES384 ? EVP_sha384() : EVP_sha256();
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_PKEY_CTX* pctx = nullptr;
-  EVP_DigestSignInit(ctx, &pctx, md, nullptr, key);
-  if (alg == JwsAlg::PS256) {
-    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
-    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST);
-  }
-  std::size_t len = 0;
-  EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size());
-  std::string sig(len, '\0');
-  EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, reinterpret_cast<const unsigned char*>(input.data()),
-                 input.size());
-  sig.resize(len);
-  EVP_MD_CTX_free(ctx);
-  if (alg == JwsAlg::ES256 || alg == JwsAlg::ES384) {
-    int size = alg == JwsAlg::ES256 ? 32 : 48;
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(sig.data());
-    ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size()));
-    std::string raw(static_cast<std::size_t>(2 * size), '\0');
-    BN_bn2binpad(ECDSA_SIG_get0_r(es), reinterpret_cast<unsigned char*>(raw.data()), size);
-    BN_bn2binpad(ECDSA_SIG_get0_s(es), reinterpret_cast<unsigned char*>(raw.data()) + size, size);
-    ECDSA_SIG_free(es);
-    return raw;
-  }
-  return sig;
-}
+using obsgw::auth::sign;
 
 constexpr const char* kIssuer = "https://idp.example";
 
