@@ -1,5 +1,7 @@
 #include "http/request_parser.hpp"
 
+#include "http/char_classes.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -344,6 +346,38 @@ TEST(Authority, Validation) {
   EXPECT_FALSE(is_valid_authority("a:"));
   EXPECT_FALSE(is_valid_authority("[::1"));
   EXPECT_FALSE(is_valid_authority("a/b"));
+}
+
+}  // namespace
+}  // namespace obsgw::http
+
+namespace obsgw::http {
+namespace {
+
+// The word-at-a-time check of header values must agree with the byte table for every byte in every position.
+TEST(FieldValue, WordAtATimeAgreesWithTheByteTable) {
+  auto reference = [](std::string_view s) {
+    for (char c : s)
+      if (!is_field_value_char(c)) return false;
+    return true;
+  };
+  for (int b = 0; b < 256; ++b)
+    for (std::size_t len : {1u, 7u, 8u, 9u, 16u, 23u})
+      for (std::size_t pos = 0; pos < len; ++pos) {
+        std::string s(len, 'a');
+        s[pos] = static_cast<char>(b);
+        ASSERT_EQ(is_field_value(s), reference(s)) << "byte " << b << " at " << pos << " of " << len;
+      }
+  std::uint64_t x = 88172645463325252ULL;  // xorshift: random mixes of the byte classes
+  for (int i = 0; i < 20000; ++i) {
+    std::string s(static_cast<std::size_t>(i % 40), ' ');
+    for (char& c : s) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      const char pool[] = {'a', 'Z', ' ', '\t', '\x7f', '\x1f', '\x80', '\xff', '~', '\0', '\r', '\n'};
+      c = pool[x % sizeof pool];
+    }
+    ASSERT_EQ(is_field_value(s), reference(s));
+  }
 }
 
 }  // namespace
