@@ -2,22 +2,21 @@
 
 #include <openssl/evp.h>
 
+#include "http/char_classes.hpp"
+
 namespace obsgw {
 
 namespace {
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using http::hex_value;
+using http::trim_ows;
 
 // `<scheme> <credentials>` from an Authorization value, when the scheme matches (case-insensitively).
 std::optional<std::string_view> credentials(std::string_view value, std::string_view scheme) {
-  value = trim(value);
+  value = trim_ows(value);
   if (value.size() < scheme.size() || !iequals(value.substr(0, scheme.size()), scheme)) return std::nullopt;
   std::string_view rest = value.substr(scheme.size());
   if (!rest.empty() && rest.front() != ' ') return std::nullopt;  // "Bearerx" is another scheme
-  return trim(rest);
+  return trim_ows(rest);
 }
 
 // Standard base64 with padding (RFC 4648 section 4), as Basic credentials use it.
@@ -36,13 +35,6 @@ std::optional<std::string> base64_decode(std::string_view in) {
   std::size_t pads = (in.back() == '=') + (in.size() > 1 && in[in.size() - 2] == '=');
   out.resize(static_cast<std::size_t>(n) - pads);
   return out;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 std::string percent_decode(std::string_view s) {
@@ -66,7 +58,7 @@ void for_each_pair(std::string_view list, char sep, F f) {
     auto end = list.find(sep);
     std::string_view pair = list.substr(0, end);
     list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
-    std::string_view trimmed = trim(pair);
+    std::string_view trimmed = trim_ows(pair);
     auto eq = trimmed.find('=');
     f(trimmed.substr(0, eq), eq == std::string_view::npos ? std::string_view{} : trimmed.substr(eq + 1), pair);
   }
@@ -138,7 +130,7 @@ std::optional<FoundToken> find_token(const RequestHead& request, const std::vect
         auto value = request.headers.get(source.name);
         if (!value) break;
         if (request.headers.count(source.name) == 1) {
-          std::string_view v = trim(*value);
+          std::string_view v = trim_ows(*value);
           if (auto bearer = credentials(v, "Bearer")) v = *bearer;  // tolerate a "Bearer " prefix
           found.raw = v;
         }
@@ -190,7 +182,7 @@ void remove_token(RequestHead& request, const TokenSource& source) {
         for_each_pair(h.value, ';', [&](std::string_view name, std::string_view, std::string_view pair) {
           if (name == source.name) return;
           if (!kept.empty()) kept += "; ";
-          kept += trim(pair);
+          kept += trim_ows(pair);
         });
       }
       request.headers.remove("cookie");

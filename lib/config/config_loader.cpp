@@ -6,24 +6,21 @@
 
 #include <fmt/format.h>
 
-#include "http/char_classes.hpp"
+#include "config/file_checks.hpp"
 #include "config/identity_policies.hpp"
+#include "http/char_classes.hpp"
 #include "obsgw/header_transform.hpp"
 #include "proxy/upstream_url.hpp"
 
 namespace obsgw {
 
 namespace {
+using config::readable;
 
 std::string join_lines(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : "\n") + s;
   return out;
-}
-
-bool readable(const std::string& path) {
-  std::ifstream f(path);
-  return f.good();
 }
 
 std::chrono::milliseconds get_ms(const ConfigNode& n, std::string_view key, std::chrono::milliseconds fallback,

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "auth/jws.hpp"
+#include "config/file_checks.hpp"
 #include "obsgw/api_key_authenticator.hpp"
 #include "obsgw/authorization.hpp"
 #include "obsgw/introspection_authenticator.hpp"
@@ -15,11 +17,6 @@
 namespace obsgw::config {
 
 namespace {
-bool readable(const std::string& path) {
-  std::ifstream f(path);
-  return f.good();
-}
-
 std::chrono::seconds get_s(const ConfigNode& n, std::string_view key, std::chrono::seconds fallback, std::int64_t min,
                            ConfigProblems& p) {
   return std::chrono::seconds(n.get_int(key, fallback.count(), min, 30LL * 24 * 3600, p));
@@ -119,8 +116,7 @@ JwtProviderOptions read_provider(const ConfigNode& n, ConfigProblems& p) {
   o.rules = read_rules(n, "rules", p);
   o.algorithms = n.get_string_list("algorithms", p);
   for (const auto& a : o.algorithms)
-    if (a != "RS256" && a != "RS384" && a != "RS512" && a != "PS256" && a != "PS384" && a != "PS512" && a != "ES256" &&
-        a != "ES384" && a != "EdDSA" && a != "HS256" && a != "HS384" && a != "HS512")
+    if (!auth::parse_jws_alg(a) && !auth::parse_hmac_alg(a))
       p.add(n.path() + ".algorithms", fmt::format("\"{}\" is not a supported algorithm", a));
   o.groups_claim = n.get_string("groups_claim", o.groups_claim, p);
   return o;
