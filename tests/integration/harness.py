@@ -147,6 +147,19 @@ def write_json(path, obj):
 # gatewayd process
 
 
+def terminate(proc, timeout):
+    """SIGTERM to a process this test started (by its PID), wait, SIGKILL if it does not go. Safe to call twice."""
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        except ProcessLookupError:
+            pass
+
+
 class GatewayExited(AssertionError):
     pass
 
@@ -277,15 +290,7 @@ class Gateway:
 
     def stop(self, timeout=10.0):
         """SIGTERM, wait, SIGKILL if it does not go. Returns the exit code. Safe to call twice."""
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait(5)
-            except ProcessLookupError:
-                pass
+        terminate(self.proc, timeout)
         for t in self._readers:
             t.join(2)
         for s in (self.proc.stdout, self.proc.stderr):

@@ -39,7 +39,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import LOCALHOST, free_port, make_ca_and_leaf
+from harness import LOCALHOST, free_port, make_ca_and_leaf, terminate
 
 OIDC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oidc")
 MIN_NODE = (20, 19)
@@ -275,15 +275,7 @@ class OidcProvider:
 
     def stop(self, timeout=5.0):
         """SIGTERM, wait, SIGKILL if it does not go. Returns the exit code. Safe to call twice."""
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait(5)
-            except ProcessLookupError:
-                pass
+        terminate(self.proc, timeout)
         self._reader.join(2)
         self.proc.stdout.close()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
