@@ -4,6 +4,7 @@ namespace obsgw {
 
 const char* to_string(Phase p) noexcept {
   switch (p) {
+    case Phase::admit: return "admit";
     case Phase::authenticate: return "authenticate";
     case Phase::authorize: return "authorize";
     case Phase::resolve_tenant: return "resolve_tenant";

@@ -16,6 +16,7 @@
 #include "obsgw/forward_auth.hpp"
 #include "obsgw/forwarder.hpp"
 #include "obsgw/gateway.hpp"
+#include "obsgw/ip_set.hpp"
 #include "obsgw/logger.hpp"
 #include "obsgw/policy.hpp"
 #include "obsgw/router.hpp"
@@ -51,6 +52,9 @@ struct RouteConfig {
 struct Config {
   ServerOptions server;
   LoggingOptions logging;
+  IpSet trusted_proxies;               ///< "client_ip.trusted_proxies"
+  std::string region;                  ///< "region"
+  std::vector<ConfigNode> policies;    ///< "policies": run on every route, before the route's own within a phase
   std::vector<UpstreamOptions> upstreams;
   std::vector<RouteConfig> routes;
 };

@@ -39,9 +39,13 @@ class Exchange {
   RequestHead& request() noexcept { return request_; }
   const RequestHead& request() const noexcept { return request_; }
   const ConnectionInfo& connection() const noexcept { return connection_; }
-  /// The client address as text (the peer address; trusted-proxy handling may replace it).
+  /// The client: the peer, or when the peer is a trusted proxy the right-most untrusted X-Forwarded-For address
+  /// (GatewayOptions::trusted_proxies). IPv4-mapped IPv6 is shown as IPv4.
+  const asio::ip::address& client_address() const noexcept { return client_address_; }
   const std::string& client_ip() const noexcept { return client_ip_; }
-  void set_client_ip(std::string ip) { client_ip_ = std::move(ip); }
+  /// The X-Forwarded-For value sent upstream: the client and the trusted proxies after it (the peer last).
+  const std::string& forwarded_for() const noexcept { return forwarded_for_.empty() ? client_ip_ : forwarded_for_; }
+  void set_client(asio::ip::address address, std::string forwarded_for);
 
   /// The matched route (set by the Router phase; null before it or when nothing matched).
   const Route* route() const noexcept { return route_; }
@@ -82,7 +86,9 @@ class Exchange {
  private:
   RequestHead request_;
   ConnectionInfo connection_;
+  asio::ip::address client_address_;
   std::string client_ip_;
+  std::string forwarded_for_;
   const Route* route_ = nullptr;
   std::string request_id_;
   std::optional<std::string> body_;

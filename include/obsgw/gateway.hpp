@@ -11,12 +11,19 @@
 
 #include "obsgw/forward_auth.hpp"
 #include "obsgw/forwarder.hpp"
+#include "obsgw/ip_set.hpp"
 #include "obsgw/router.hpp"
 
 namespace obsgw {
 
 struct GatewayOptions {
   bool access_log = true;  ///< one JSON line per request
+  /// Peers whose X-Forwarded-For is believed: the client is then the right-most untrusted address in it
+  /// (Exchange::client_address). Empty: the peer is always the client and X-Forwarded-For is replaced.
+  IpSet trusted_proxies;
+  /// This gateway's region (edge deployments): sent upstream as X-Gateway-Region, shown in /stats, usable as
+  /// ${region} in header templates. Empty: none.
+  std::string region;
 };
 
 class Gateway {

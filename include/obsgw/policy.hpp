@@ -3,7 +3,7 @@
 /// Composable request policies and the phase each runs in.
 ///
 /// A request passes through fixed phases (docs/pipeline.md draws the chart):
-///   route → authenticate → authorize → resolve_tenant → limit → transform → sign → forward → complete
+///   route → admit → authenticate → authorize → resolve_tenant → limit → transform → sign → forward → complete
 /// A route lists its policies; the gateway orders them by phase (keeping the listed order within a phase).
 /// Any policy may answer the client itself; `on_complete` of every policy that ran is called in all cases.
 
@@ -21,6 +21,8 @@
 namespace obsgw {
 
 enum class Phase : unsigned char {
+  admit,           ///< refuse early from what the connection shows (IP rules, limits keyed by IP, route or header),
+                   ///< before any identity work is spent on the request
   authenticate,    ///< establish Exchange::identity
   authorize,       ///< decide whether that identity may use the route (scopes, groups, roles, claims)
   resolve_tenant,  ///< establish Exchange::tenants
@@ -84,10 +86,11 @@ class TenantResolver : public Policy {
   Phase phase() const noexcept final { return Phase::resolve_tenant; }
 };
 
-/// Admits the request or rejects it with 429 (or 403 for IP rules).
+/// Admits the request or rejects it with 429. Runs in Phase::limit by default; a limiter whose keys need no
+/// identity may run in Phase::admit instead, so that a flood is refused before tokens are verified.
 class RateLimiter : public Policy {
  public:
-  Phase phase() const noexcept final { return Phase::limit; }
+  Phase phase() const noexcept override { return Phase::limit; }
 };
 
 /// Signs the request that goes upstream.

@@ -8,6 +8,7 @@
 
 #include "config/file_checks.hpp"
 #include "config/identity_policies.hpp"
+#include "config/traffic_policies.hpp"
 #include "http/char_classes.hpp"
 #include "obsgw/header_transform.hpp"
 #include "proxy/upstream_url.hpp"
@@ -127,6 +128,53 @@ void read_upstream(const std::string& name, const ConfigNode& u, UpstreamOptions
   o.expose_errors = u.get_bool("expose_errors", false, p);
 }
 
+// Validates each policy object with its factory; the gateway is built later from the same nodes.
+std::vector<ConfigNode> read_policies(const ConfigNode& policies, const PolicyRegistry& registry, ConfigProblems& p) {
+  std::vector<ConfigNode> out;
+  if (!policies.is_array()) p.add(policies.path(), fmt::format("expected an array, got {}", policies.type_name()));
+  for (const auto& pol : policies.elements()) {
+    if (!pol.is_object()) {
+      p.add(pol.path(), fmt::format("expected an object with a \"type\", got {}", pol.type_name()));
+      continue;
+    }
+    auto type = pol.find("type");
+    if (!type || !type->is_string()) {
+      p.add(pol.path() + ".type", "required (a string)");
+      continue;
+    }
+    const PolicyFactory* factory = registry.find(type->string_value());
+    if (!factory) {
+      std::string known;
+      for (const auto& t : registry.types()) known += (known.empty() ? "" : ", ") + t;
+      p.add(type->path(), fmt::format("unknown policy type \"{}\" (known: {})", type->string_value(), known));
+      continue;
+    }
+    (*factory)(pol, p);
+    out.push_back(pol);
+  }
+  return out;
+}
+
+// Limits with one name share buckets: two different definitions under one name would silently fight.
+void check_limit_names(const Config& c, ConfigProblems& p) {
+  std::map<std::string, std::string> seen;
+  auto scan = [&](const std::vector<ConfigNode>& policies) {
+    for (const auto& node : policies) {
+      auto type = node.find("type");
+      if (!type || type->string_value() != "rate_limit") continue;
+      for (const auto& [name, path] : config::rate_limit_names(node)) {
+        auto [it, fresh] = seen.emplace(name, path);
+        if (!fresh)
+          p.add(path + ".name", fmt::format("limit name \"{}\" is already used at {}: limits with one name share their "
+                                            "buckets; to share a limit across routes declare it once in the top-level "
+                                            "\"policies\"", name, it->second));
+      }
+    }
+  };
+  scan(c.policies);
+  for (const auto& r : c.routes) scan(r.policies);
+}
+
 void read_route(const ConfigNode& r, RouteConfig& out, const std::set<std::string>& upstreams,
                 const PolicyRegistry& registry, ConfigProblems& p) {
   if (!r.expect_object({"name", "match", "upstream", "forward_auth", "rewrite_prefix", "policies"}, p)) return;
@@ -178,29 +226,7 @@ void read_route(const ConfigNode& r, RouteConfig& out, const std::set<std::strin
         break;
       }
   }
-  if (auto policies = r.find("policies")) {
-    if (!policies->is_array()) p.add(policies->path(), fmt::format("expected an array, got {}", policies->type_name()));
-    for (const auto& pol : policies->elements()) {
-      if (!pol.is_object()) {
-        p.add(pol.path(), fmt::format("expected an object with a \"type\", got {}", pol.type_name()));
-        continue;
-      }
-      auto type = pol.find("type");
-      if (!type || !type->is_string()) {
-        p.add(pol.path() + ".type", "required (a string)");
-        continue;
-      }
-      const PolicyFactory* factory = registry.find(type->string_value());
-      if (!factory) {
-        std::string known;
-        for (const auto& t : registry.types()) known += (known.empty() ? "" : ", ") + t;
-        p.add(type->path(), fmt::format("unknown policy type \"{}\" (known: {})", type->string_value(), known));
-        continue;
-      }
-      (*factory)(pol, p);  // validates; the gateway is built later from the same node
-      out.policies.push_back(pol);
-    }
-  }
+  if (auto policies = r.find("policies")) out.policies = read_policies(*policies, registry, p);
 }
 
 std::vector<HeaderField> header_map(const ConfigNode& obj, std::string_view key, ConfigProblems& p) {
@@ -256,6 +282,8 @@ PolicyRegistry PolicyRegistry::with_builtins() {
   r.add("api_key", config::make_api_key_policy);
   r.add("introspection", config::make_introspection_policy);
   r.add("userinfo", config::make_userinfo_policy);
+  r.add("ip_rules", config::make_ip_rules_policy);
+  r.add("rate_limit", config::make_rate_limit_policy);
   return r;
 }
 
@@ -281,8 +309,16 @@ Config parse_config(std::string_view json, const PolicyRegistry& registry) {
   }
   ConfigProblems p;
   Config c;
-  if (!root->expect_object({"server", "logging", "upstreams", "routes"}, p)) throw ConfigError(p.list());
+  if (!root->expect_object({"server", "logging", "client_ip", "region", "policies", "upstreams", "routes"}, p))
+    throw ConfigError(p.list());
   if (auto s = root->find("server")) read_server(*s, c.server, p);
+  if (auto ci = root->find("client_ip")) {
+    if (ci->expect_object({"trusted_proxies"}, p)) c.trusted_proxies = config::read_ip_set(*ci, "trusted_proxies", p);
+  }
+  c.region = root->get_string("region", "", p);
+  if (!c.region.empty() && (c.region.size() > 64 || !http::is_field_value(c.region)))
+    p.add("region", "must be 1 to 64 visible characters");
+  if (auto policies = root->find("policies")) c.policies = read_policies(*policies, registry, p);
   if (auto l = root->find("logging")) {
     if (l->expect_object({"level", "access_log"}, p)) {
       std::string level = l->get_string("level", "info", p);
@@ -310,6 +346,7 @@ Config parse_config(std::string_view json, const PolicyRegistry& registry) {
       if (!n.empty() && !route_names.insert(n).second) p.add(r.path() + ".name", fmt::format("route \"{}\" is defined twice", n));
     }
   }
+  check_limit_names(c, p);
   if (!p.empty()) throw ConfigError(p.list());
   return c;
 }
@@ -338,6 +375,13 @@ std::shared_ptr<const Gateway> build_gateway(const Config& config, unsigned io_t
       p.add(fmt::format("upstreams.{}", u.name), e.what());
     }
   }
+  std::vector<std::shared_ptr<const Policy>> shared;  // one object each, so that their state is shared by every route
+  for (const auto& node : config.policies) {
+    auto type = node.find("type");
+    const PolicyFactory* factory = type ? registry.find(type->string_value()) : nullptr;
+    if (!factory) p.add(node.path(), "unknown policy type");
+    else if (auto policy = (*factory)(node, p)) shared.push_back(std::move(policy));
+  }
   std::vector<Route> routes;
   for (const auto& rc : config.routes) {
     Route r;
@@ -347,6 +391,7 @@ std::shared_ptr<const Gateway> build_gateway(const Config& config, unsigned io_t
     r.has_rewrite = rc.has_rewrite;
     for (const auto& f : upstreams)
       if (f->name() == rc.upstream) r.forwarder = f;
+    r.policies = shared;
 
     for (const auto& node : rc.policies) {
       auto type = node.find("type");
@@ -371,6 +416,8 @@ std::shared_ptr<const Gateway> build_gateway(const Config& config, unsigned io_t
   try {
     GatewayOptions options;
     options.access_log = config.logging.access_log;
+    options.trusted_proxies = config.trusted_proxies;
+    options.region = config.region;
     return std::make_shared<const Gateway>(Router(std::move(routes)), std::move(upstreams), options);
   } catch (const std::invalid_argument& e) {
     throw ConfigError({e.what()});

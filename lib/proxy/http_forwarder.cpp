@@ -259,8 +259,8 @@ bool HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t l
   h.append(" HTTP/1.1\r\nHost: ");
   h.append(options_.preserve_host && !req.authority.empty() ? req.authority : url_.authority);
   h.append("\r\n");
-  // The client's own X-Forwarded-* headers are replaced, never passed on: until trusted proxies are configured
-  // (a later milestone), the gateway is the edge and whatever a client claims there is spoofable.
+  // The client's own X-Forwarded-* headers are replaced, never passed on: a chain from trusted proxies was already
+  // checked and normalised into Exchange::forwarded_for(); anything else a client claims there is spoofable.
   for (const auto& f : req.headers) {
     if (iequals(f.name, "host") || iequals(f.name, "content-length") || iequals(f.name, "transfer-encoding") ||
         iequals(f.name, "connection") || iequals(f.name, "x-forwarded-for") || iequals(f.name, "x-forwarded-proto") ||
@@ -269,7 +269,7 @@ bool HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t l
     h.append(f.name).append(": ").append(f.value).append("\r\n");
   }
   h.append("X-Forwarded-For: ");
-  h.append(ex.client_ip()).append("\r\nX-Forwarded-Proto: ").append(ex.connection().tls ? "https" : "http");
+  h.append(ex.forwarded_for()).append("\r\nX-Forwarded-Proto: ").append(ex.connection().tls ? "https" : "http");
   if (!req.authority.empty()) h.append("\r\nX-Forwarded-Host: ").append(req.authority);
   h.append("\r\n");
   if (req.websocket_upgrade) h.append("Connection: Upgrade\r\n");

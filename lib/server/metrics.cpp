@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "server/active_clients.hpp"
 #include "util/json_escape.hpp"
 
 namespace obsgw::detail {
@@ -174,6 +175,17 @@ std::string Metrics::render_prometheus() const {
          "# TYPE obsgw_upstream_retries_total counter\n";
   for (const auto& [key, n] : upstream_retries.snapshot()) line("obsgw_upstream_retries_total{{upstream=\"{}\"}} {}\n", prom_label(key), n);
 
+  out += "# HELP obsgw_rate_limited_total Requests refused by a rate limit, by limit name.\n"
+         "# TYPE obsgw_rate_limited_total counter\n";
+  for (const auto& [key, n] : rate_limited.snapshot()) line("obsgw_rate_limited_total{{limit=\"{}\"}} {}\n", prom_label(key), n);
+  out += "# HELP obsgw_rate_limit_store_errors_total Decisions a rate-limit store could not make in time, by store.\n"
+         "# TYPE obsgw_rate_limit_store_errors_total counter\n";
+  for (const auto& [key, n] : limit_store_errors.snapshot())
+    line("obsgw_rate_limit_store_errors_total{{store=\"{}\"}} {}\n", prom_label(key), n);
+  line("# HELP obsgw_rate_limit_buckets_dropped_total In-process rate-limit buckets dropped at the table's cap.\n"
+       "# TYPE obsgw_rate_limit_buckets_dropped_total counter\nobsgw_rate_limit_buckets_dropped_total {}\n",
+       limit_buckets_dropped.load(relaxed));
+
   std::uint64_t jwt_hits = 0, jwt_misses = 0, jwt_verified = 0, opaque_hits = 0, opaque_misses = 0;
   for (const auto& a : auth_) {
     jwt_hits += a.jwt_cache_hits.load(relaxed);
@@ -227,11 +239,18 @@ std::string Metrics::render_prometheus() const {
   return out;
 }
 
+void Metrics::set_region(std::string region) {
+  std::lock_guard lock(routes_mutex_);
+  region_ = std::move(region);
+}
+
 std::string Metrics::render_stats_json() const {
   std::map<std::string, std::shared_ptr<RouteCounters>> routes;
+  std::string region;
   {
     std::lock_guard lock(routes_mutex_);
     routes = routes_;
+    region = region_;
   }
   std::uint64_t total = 0, forwarded = 0;
   std::string per_route = "{";
@@ -256,9 +275,11 @@ std::string Metrics::render_stats_json() const {
   }
   per_route += '}';
   std::string rejected = "{";
-  std::uint64_t rejected_total = 0;
+  std::uint64_t rejected_total = 0, rate_limited_total = 0, blocked = 0;
   first = true;
   for (const auto& [code, n] : rejections.snapshot()) {
+    if (code == "rate_limited" || code == "quota_exceeded") rate_limited_total += n;
+    if (code == "ip_denied" || code == "ip_not_allowed") blocked += n;
     if (!first) rejected += ',';
     first = false;
     util::append_json_string(rejected, code);
@@ -267,12 +288,16 @@ std::string Metrics::render_stats_json() const {
   }
   rejected += '}';
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - started).count();
+  std::string region_json;
+  util::append_json_string(region_json, region);
   return fmt::format(
-      "{{\"total_requests\":{},\"forwarded\":{},\"rejected\":{},\"rejected_by_reason\":{},\"parse_errors\":{},"
+      "{{\"total_requests\":{},\"forwarded\":{},\"rate_limited\":{},\"blocked\":{},\"active_clients\":{},"
+      "\"region\":{},\"rejected\":{},\"rejected_by_reason\":{},\"parse_errors\":{},"
       "\"active_connections\":{},\"refused_connections\":{},\"uptime_seconds\":{},\"config_reloads\":{{\"success\":{},"
       "\"failure\":{}}},\"routes\":{}}}",
-      total, forwarded, rejected_total, rejected, parse_errors.load(relaxed), active_connections(),
-      refused_connections.load(relaxed), uptime, reloads_ok.load(relaxed), reloads_failed.load(relaxed), per_route);
+      total, forwarded, rate_limited_total, blocked, estimate_active_clients(), region.empty() ? "null" : region_json,
+      rejected_total, rejected, parse_errors.load(relaxed), active_connections(), refused_connections.load(relaxed),
+      uptime, reloads_ok.load(relaxed), reloads_failed.load(relaxed), per_route);
 }
 
 }  // namespace obsgw::detail

@@ -96,6 +96,9 @@ class Metrics {
   LabelledCounters token_checks;     // key: endpoint "\x1f" result (introspection / userinfo calls)
   LabelledCounters upstream_errors;  // key: upstream "\x1f" kind
   LabelledCounters upstream_retries; // key: upstream
+  LabelledCounters rate_limited;     // key: limit name (refusals only: admissions are not counted per limit)
+  LabelledCounters limit_store_errors;  // key: store kind
+  std::atomic<std::uint64_t> limit_buckets_dropped{0};  // in-process buckets dropped at the table's cap
   std::atomic<std::uint64_t> reloads_ok{0};
   std::atomic<std::uint64_t> reloads_failed{0};
   std::atomic<std::uint64_t> refused_connections{0};  // over max_connections
@@ -108,10 +111,13 @@ class Metrics {
 
   std::string render_prometheus() const;
   std::string render_stats_json() const;
+  // Shown in /stats (edge deployments name their region); set when a configuration is applied.
+  void set_region(std::string region);
 
  private:
   Metrics() = default;
   mutable std::mutex routes_mutex_;
+  std::string region_;  // guarded by routes_mutex_
   std::map<std::string, std::shared_ptr<RouteCounters>> routes_;
   std::array<ConnShard, kShards> conn_{};
   std::array<AuthShard, kShards> auth_{};

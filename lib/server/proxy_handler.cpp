@@ -5,7 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "net/client_address.hpp"
 #include "proxy/hop_by_hop.hpp"
+#include "server/active_clients.hpp"
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
 #include "util/json_escape.hpp"
@@ -20,6 +22,12 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
   // Hop-by-hop headers go first, before any policy adds headers: a client must not be able to name a
   // gateway-set header in Connection and have the proxy strip it.
   proxy::remove_hop_by_hop(req.headers, req.websocket_upgrade);
+  if (auto client = net::resolve_client(gw->options().trusted_proxies, ex.connection().peer_address, req.headers))
+    ex.set_client(client->address, std::move(client->forwarded_for));
+  note_client(ex.client_address());
+  // X-Gateway-* headers are the gateway's own: a client's copy never reaches an upstream.
+  if (!gw->options().region.empty()) req.headers.set("X-Gateway-Region", gw->options().region);
+  else req.headers.remove("X-Gateway-Region");
 
   if (auto id = req.headers.get("x-request-id"); id && util::is_valid_request_id(*id)) ex.set_request_id(std::string(*id));
   else ex.set_request_id(util::generate_request_id());

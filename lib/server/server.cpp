@@ -193,6 +193,7 @@ Server::Server(ServerOptions options, std::shared_ptr<const Gateway> gateway, st
     : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->gateway = std::move(gateway);
+  if (impl_->gateway) detail::Metrics::instance().set_region(impl_->gateway->options().region);
   impl_->logger = logger ? std::move(logger) : std::make_shared<Logger>();
   set_event_logger(impl_->logger);
   for (const auto& l : impl_->options.listeners) impl_->tls.push_back(l.tls ? make_server_tls(l) : nullptr);
@@ -250,6 +251,7 @@ void Server::reload(std::shared_ptr<const Gateway> gateway) {
   {
     std::lock_guard lock(impl_->gateway_mutex);
     impl_->gateway = gateway;
+    if (gateway) detail::Metrics::instance().set_region(gateway->options().region);
   }
   for (auto& w : impl_->workers) {
     Impl::Worker* wp = w.get();

@@ -220,3 +220,60 @@ TEST(ConfigIdentity, BuildsAForwardAuthRouteWithTheGuardFirst) {
 
 }  // namespace
 }  // namespace obsgw
+
+namespace obsgw {
+namespace {
+
+TEST(ConfigTraffic, ProblemsNameTheExactKey) {
+  auto p = problems_of(identity_config(R"({"type": "ip_rules", "allow": ["10.0.0.0/8", "10.*.1", 7]})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].allow[1]: \"10.*.1\" a wildcard may only stand for whole trailing octets"),
+                             HasSubstr("routes[0].policies[0].allow[2]: expected a string")));
+  p = problems_of(identity_config(R"({"type": "ip_rules"})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0]: give \"allow\", \"deny\" or both")));
+
+  p = problems_of(identity_config(R"({"type": "rate_limit", "limits": [{"key": "tenants", "rate": -1, "per": "week"}]})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].limits[0].key: \"tenants\" is not one of"),
+                             HasSubstr("routes[0].policies[0].limits[0].rate: expected a number > 0"),
+                             HasSubstr("routes[0].policies[0].limits[0].per: \"week\" is not one of second, minute, hour, day")));
+  p = problems_of(identity_config(R"({"type": "rate_limit", "limits": [{"key": "header", "rate": 1, "per_ms": 10, "unit": "kb"}]})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("limits[0].header: required with key \"header\""), HasSubstr("limits[0].unit: \"kb\" is not one of")));
+  p = problems_of(identity_config(R"({"type": "rate_limit", "limits": []})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].limits: required")));
+  p = problems_of(identity_config(R"({"type": "rate_limit", "limits": [{"rate": 5}]})"));
+  EXPECT_THAT(p, ElementsAre(HasSubstr("limits[0].per: required")));
+
+  // One name, two definitions: refused, pointing at both.
+  p = problems_of(R"({"upstreams": {"u": {"url": "http://127.0.0.1:1"}},
+    "policies": [{"type": "rate_limit", "limits": [{"name": "shared", "rate": 5, "per": "second"}]}],
+    "routes": [{"name": "r", "match": {"path_prefix": "/"}, "upstream": "u",
+                "policies": [{"type": "rate_limit", "limits": [{"name": "shared", "rate": 9, "per": "second"}]}]}]})");
+  EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].policies[0].limits[0].name: limit name \"shared\" is already used at policies[0].limits[0]")));
+
+  p = problems_of(R"({"client_ip": {"trusted_proxies": ["10.0.0.0/8", "fd00::/300"]}, "region": "eu\u0001", "routes": []})");
+  EXPECT_THAT(p, ElementsAre(HasSubstr("client_ip.trusted_proxies[1]: \"fd00::/300\" an IPv6 prefix length is at most 128"),
+                             HasSubstr("region: must be 1 to 64 visible characters")));
+}
+
+TEST(ConfigTraffic, GlobalPoliciesRunOnEveryRouteAsOneObject) {
+  auto c = parse_config(R"({"upstreams": {"u": {"url": "http://127.0.0.1:1"}},
+    "client_ip": {"trusted_proxies": ["10.0.0.0/8"]}, "region": "eu-west",
+    "policies": [{"type": "ip_rules", "deny": ["192.0.2.0/24"]},
+                 {"type": "rate_limit", "limits": [{"name": "global", "key": "global", "rate": 100, "per": "second"}]}],
+    "routes": [{"name": "a", "match": {"path_prefix": "/a"}, "upstream": "u",
+                "policies": [{"type": "rate_limit", "limits": [{"key": "tenant", "rate": 5, "per": "minute", "burst": 10}]}]},
+               {"name": "b", "match": {"path_prefix": "/b"}, "upstream": "u"}]})");
+  auto gw = build_gateway(c, 1);
+  EXPECT_EQ(gw->options().region, "eu-west");
+  EXPECT_TRUE(gw->options().trusted_proxies.contains(asio::ip::make_address("10.1.1.1")));
+  const auto& a = gw->router().routes()[0];
+  const auto& b = gw->router().routes()[1];
+  ASSERT_EQ(a.policies.size(), 3u);
+  ASSERT_EQ(b.policies.size(), 2u);
+  EXPECT_EQ(a.policies[0], b.policies[0]);  // the same objects: one global bucket
+  EXPECT_EQ(a.policies[1], b.policies[1]);
+  EXPECT_EQ(a.policies[0]->phase(), Phase::admit);
+  EXPECT_EQ(a.policies[2]->phase(), Phase::limit);  // the tenant limit waits for the tenant
+}
+
+}  // namespace
+}  // namespace obsgw

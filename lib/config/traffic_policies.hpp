@@ -1,0 +1,23 @@
+#pragma once
+// Config factories of the traffic policies: "ip_rules", "rate_limit" (keys in docs/configuration.md).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "obsgw/config_node.hpp"
+#include "obsgw/ip_set.hpp"
+#include "obsgw/policy.hpp"
+
+namespace obsgw::config {
+
+std::shared_ptr<const Policy> make_ip_rules_policy(const ConfigNode& node, ConfigProblems& p);
+std::shared_ptr<const Policy> make_rate_limit_policy(const ConfigNode& node, ConfigProblems& p);
+
+// A list of addresses, CIDR networks and IPv4 wildcards; each bad entry is reported at its own path.
+IpSet read_ip_set(const ConfigNode& parent, std::string_view key, ConfigProblems& p);
+
+// The limit names a "rate_limit" node declares (explicit or defaulted), to check that they are unique.
+std::vector<std::pair<std::string, std::string>> rate_limit_names(const ConfigNode& node);  // (name, path)
+
+}  // namespace obsgw::config

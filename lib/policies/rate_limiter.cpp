@@ -1,0 +1,231 @@
+#include "obsgw/rate_limiter.hpp"
+
+#include <array>
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "obsgw/limit_store.hpp"
+#include "obsgw/router.hpp"
+#include "server/metrics.hpp"
+
+namespace obsgw {
+
+namespace {
+
+constexpr std::size_t kMaxLimits = 16;
+constexpr std::size_t kMaxHeaderKey = 256;
+
+const char* key_name(LimitKey k) {
+  switch (k) {
+    case LimitKey::global: return "global";
+    case LimitKey::client_ip: return "client_ip";
+    case LimitKey::tenant: return "tenant";
+    case LimitKey::subject: return "subject";
+    case LimitKey::route: return "route";
+    case LimitKey::header: return "header";
+  }
+  return "?";
+}
+
+std::string format_number(double v) { return v == std::floor(v) ? fmt::format("{}", static_cast<long long>(v)) : fmt::format("{:g}", v); }
+
+long long ceil_seconds(std::int64_t ns) { return ns <= 0 ? 0 : (ns + 999'999'999) / 1'000'000'000; }
+
+struct Limit {
+  LimitSpec spec;
+  double interval_ns = 0;
+  double tolerance_ns = 0;
+  double burst = 0;
+  std::string limit_value;   // RateLimit-Limit
+  std::string policy_value;  // RateLimit-Policy
+  std::string description;   // for 429 messages
+};
+
+// Bucket keys for one request, built in place (no allocation once the buffers have grown).
+struct KeyBuffers {
+  std::array<std::string, kMaxLimits> keys;
+  std::array<LimitCharge, kMaxLimits> charges;
+};
+
+class GcraRateLimiter final : public RateLimiter {
+ public:
+  explicit GcraRateLimiter(RateLimitOptions o) : options_(std::move(o)) {
+    if (options_.limits.empty()) throw std::invalid_argument("a rate limiter needs at least one limit");
+    if (options_.limits.size() > kMaxLimits) throw std::invalid_argument(fmt::format("at most {} limits per policy", kMaxLimits));
+    if (!options_.store) options_.store = local_limit_store();
+    admit_phase_ = true;
+    for (auto& spec : options_.limits) {
+      if (spec.name.empty()) throw std::invalid_argument("every limit needs a name");
+      if (!(spec.rate > 0) || !std::isfinite(spec.rate)) throw std::invalid_argument(fmt::format("limit \"{}\": rate must be > 0", spec.name));
+      if (spec.period.count() <= 0) throw std::invalid_argument(fmt::format("limit \"{}\": period must be > 0", spec.name));
+      if (spec.burst < 0 || !std::isfinite(spec.burst)) throw std::invalid_argument(fmt::format("limit \"{}\": burst must be >= 0", spec.name));
+      if (spec.key == LimitKey::header && spec.header.empty())
+        throw std::invalid_argument(fmt::format("limit \"{}\": key \"header\" needs a header name", spec.name));
+      Limit l;
+      l.spec = spec;
+      l.burst = spec.burst > 0 ? spec.burst : spec.rate;
+      l.interval_ns = static_cast<double>(std::chrono::nanoseconds(spec.period).count()) / spec.rate;
+      l.tolerance_ns = l.interval_ns * l.burst;
+      if (l.interval_ns < 1e-3) throw std::invalid_argument(fmt::format("limit \"{}\": rate too high for its period", spec.name));
+      const double period_s = static_cast<double>(spec.period.count()) / 1000.0;
+      l.limit_value = format_number(std::floor(l.burst));
+      l.policy_value = fmt::format("{};w={}", format_number(spec.rate), format_number(period_s));
+      if (l.burst != spec.rate) l.policy_value += fmt::format(";burst={}", format_number(l.burst));
+      l.description = fmt::format("{} {} per {} s{}, per {}", format_number(spec.rate),
+                                  spec.unit == LimitUnit::bytes ? "bytes" : "requests", format_number(period_s),
+                                  l.burst != spec.rate ? fmt::format(" (bursts of {})", format_number(l.burst)) : "",
+                                  spec.key == LimitKey::header ? "header " + spec.header : key_name(spec.key));
+      if (spec.key == LimitKey::tenant || spec.key == LimitKey::subject) admit_phase_ = false;
+      if (spec.unit == LimitUnit::bytes) has_bytes_ = true;
+      limits_.push_back(std::move(l));
+    }
+  }
+
+  Phase phase() const noexcept override { return admit_phase_ ? Phase::admit : Phase::limit; }
+  std::string_view name() const noexcept override { return "rate_limit"; }
+
+  Verdict on_request(Exchange& ex) const override {
+    thread_local KeyBuffers buffers;  // used only within this synchronous call
+    std::size_t n = 0;
+    if (auto early = fill(ex, buffers, n)) return std::move(*early);
+    LimitStore::Decision d;
+    if (!options_.store->try_decide({buffers.charges.data(), n}, d)) return Verdict::suspend();
+    return conclude(ex, {buffers.charges.data(), n}, d);
+  }
+
+  asio::awaitable<Verdict> on_request_async(Exchange& ex) const override {
+    auto buffers = std::make_unique<KeyBuffers>();  // lives across the suspension, unlike the thread's buffers
+    std::size_t n = 0;
+    if (auto early = fill(ex, *buffers, n)) co_return std::move(*early);
+    std::span<LimitCharge> charges(buffers->charges.data(), n);
+    LimitStore::Decision d = co_await options_.store->decide(charges);
+    if (d.outcome == LimitStore::Outcome::unavailable) {
+      detail::Metrics::instance().limit_store_errors.add(std::string(options_.store->kind()));
+      switch (options_.on_store_failure) {
+        case StoreFailureMode::fail_open: co_return Verdict::proceed();
+        case StoreFailureMode::fail_closed:
+          co_return Verdict::reject(503, "rate_limit_unavailable", "the rate-limit store cannot decide now; retry shortly")
+              .with_header("Retry-After", "1");
+        case StoreFailureMode::local: local_limit_store()->try_decide(charges, d); break;
+      }
+    }
+    co_return conclude(ex, charges, d);
+  }
+
+  void on_complete(const Exchange& ex) const noexcept override {
+    // A chunked body was let in on a bucket not in debt; now its real size is charged.
+    if (!has_bytes_ || ex.request().framing != BodyFraming::chunked || ex.outcome.bytes_in == 0) return;
+    try {
+      thread_local KeyBuffers buffers;
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < limits_.size(); ++i) {
+        if (limits_[i].spec.unit != LimitUnit::bytes) continue;
+        build_key(limits_[i], ex, buffers.keys[n]);
+        auto& c = buffers.charges[n++];
+        c = LimitCharge{};
+        c.key = buffers.keys[n - 1];
+        c.interval_ns = limits_[i].interval_ns;
+        c.tolerance_ns = limits_[i].tolerance_ns;
+        c.cost = static_cast<double>(ex.outcome.bytes_in);
+        c.force = true;
+      }
+      options_.store->record({buffers.charges.data(), n});
+    } catch (...) {
+    }
+  }
+
+ private:
+  void build_key(const Limit& l, const Exchange& ex, std::string& key) const {
+    key.assign(l.spec.name);
+    key.push_back('\x1f');
+    switch (l.spec.key) {
+      case LimitKey::global: break;
+      case LimitKey::client_ip: key.append(ex.client_ip()); break;
+      case LimitKey::tenant:
+        if (ex.tenants.empty()) key.push_back('-');
+        for (std::size_t i = 0; i < ex.tenants.size(); ++i) key.append(i ? "|" : "").append(ex.tenants[i]);
+        break;
+      case LimitKey::subject:
+        if (!ex.identity || !ex.identity->authenticated()) key.push_back('-');
+        else key.append(!ex.identity->subject.empty() ? ex.identity->subject : ex.identity->client_id);
+        break;
+      case LimitKey::route: key.append(ex.route() ? std::string_view(ex.route()->name) : std::string_view("-")); break;
+      case LimitKey::header: {
+        auto v = ex.request().headers.get(l.spec.header);
+        key.append(v ? v->substr(0, kMaxHeaderKey) : std::string_view("-"));
+        break;
+      }
+    }
+  }
+
+  // Builds the charges; returns a verdict when the request is refused before any store is asked.
+  std::optional<Verdict> fill(const Exchange& ex, KeyBuffers& b, std::size_t& n) const {
+    const auto& req = ex.request();
+    for (std::size_t i = 0; i < limits_.size(); ++i) {
+      const Limit& l = limits_[i];
+      double cost = 1;
+      if (l.spec.unit == LimitUnit::bytes) {
+        cost = req.framing == BodyFraming::content_length ? static_cast<double>(req.content_length) : 0;
+        if (cost > l.burst)
+          return Verdict::reject(413, "body_exceeds_rate_limit",
+                                 fmt::format("the body ({} bytes) is larger than limit \"{}\" lets through at once ({})",
+                                             req.content_length, l.spec.name, l.description));
+      }
+      build_key(l, ex, b.keys[i]);
+      auto& c = b.charges[i];
+      c = LimitCharge{};
+      c.key = b.keys[i];
+      c.interval_ns = l.interval_ns;
+      c.tolerance_ns = l.tolerance_ns;
+      c.cost = cost;
+    }
+    n = limits_.size();
+    return std::nullopt;
+  }
+
+  Verdict conclude(Exchange& ex, std::span<LimitCharge> charges, const LimitStore::Decision& d) const {
+    if (d.outcome == LimitStore::Outcome::refused) {
+      const Limit& l = limits_[d.refused_index];
+      const LimitCharge& c = charges[d.refused_index];
+      detail::Metrics::instance().rate_limited.add(l.spec.name);
+      const long long retry = std::max(1LL, ceil_seconds(c.retry_after_ns));
+      return Verdict::reject(429, "rate_limited",
+                             fmt::format("limit \"{}\" ({}) exceeded; retry in {} s", l.spec.name, l.description, retry))
+          .with_header("Retry-After", std::to_string(retry))
+          .with_header("RateLimit-Limit", l.limit_value)
+          .with_header("RateLimit-Remaining", "0")
+          .with_header("RateLimit-Reset", std::to_string(std::max(retry, ceil_seconds(c.reset_ns))))
+          .with_header("RateLimit-Policy", l.policy_value);
+    }
+    if (options_.response_headers && !charges.empty()) {
+      // The limit closest to refusing speaks for all.
+      std::size_t tightest = 0;
+      double best = 2;
+      for (std::size_t i = 0; i < charges.size(); ++i) {
+        double share = charges[i].remaining / limits_[i].burst;
+        if (share < best) best = share, tightest = i;
+      }
+      const Limit& l = limits_[tightest];
+      ex.response_headers.set("RateLimit-Limit", l.limit_value);
+      ex.response_headers.set("RateLimit-Remaining", fmt::format("{}", static_cast<long long>(charges[tightest].remaining)));
+      ex.response_headers.set("RateLimit-Reset", fmt::format("{}", ceil_seconds(charges[tightest].reset_ns)));
+      ex.response_headers.set("RateLimit-Policy", l.policy_value);
+    }
+    return Verdict::proceed();
+  }
+
+  RateLimitOptions options_;
+  std::vector<Limit> limits_;
+  bool admit_phase_ = true;
+  bool has_bytes_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<const RateLimiter> make_rate_limiter(RateLimitOptions options) {
+  return std::make_shared<GcraRateLimiter>(std::move(options));
+}
+
+}  // namespace obsgw
