@@ -47,6 +47,10 @@ class Exchange {
   const std::string& forwarded_for() const noexcept { return forwarded_for_.empty() ? client_ip_ : forwarded_for_; }
   void set_client(asio::ip::address address, std::string forwarded_for);
 
+  /// The path as the client sent it (normalised), before a route's rewrite_prefix changed request().path.
+  const std::string& client_path() const noexcept { return client_path_.empty() ? request_.path : client_path_; }
+  void keep_client_path() { client_path_ = request_.path; }
+
   /// The matched route (set by the Router phase; null before it or when nothing matched).
   const Route* route() const noexcept { return route_; }
   void set_route(const Route* r) noexcept { route_ = r; }
@@ -89,6 +93,7 @@ class Exchange {
   asio::ip::address client_address_;
   std::string client_ip_;
   std::string forwarded_for_;
+  std::string client_path_;  // set only when a rewrite changes the path
   const Route* route_ = nullptr;
   std::string request_id_;
   std::optional<std::string> body_;

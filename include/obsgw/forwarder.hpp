@@ -23,6 +23,9 @@ class Forwarder {
   /// Sends ex.request() with the body read from `downstream`, and relays the answer to `downstream`.
   /// Answers the client in every case it still can (errors as JSON error responses).
   virtual asio::awaitable<void> forward(Exchange& ex, Downstream& downstream) const = 0;
+  /// What the forwarder puts before the request's path (an upstream URL's base path), for signers that must
+  /// sign the path as the upstream receives it.
+  virtual std::string_view path_prefix() const noexcept { return {}; }
   /// Whether the last attempt to reach the upstream succeeded (true when unknown).
   virtual bool ready() const noexcept { return true; }
   /// For /ready: actively checks that the upstream can be reached now. Defaults to ready().

@@ -8,6 +8,7 @@
 
 #include "config/file_checks.hpp"
 #include "config/identity_policies.hpp"
+#include "config/signing_policies.hpp"
 #include "config/traffic_policies.hpp"
 #include "http/char_classes.hpp"
 #include "obsgw/header_transform.hpp"
@@ -284,6 +285,8 @@ PolicyRegistry PolicyRegistry::with_builtins() {
   r.add("userinfo", config::make_userinfo_policy);
   r.add("ip_rules", config::make_ip_rules_policy);
   r.add("rate_limit", config::make_rate_limit_policy);
+  r.add("sign", config::make_sign_policy);
+  r.add("hmac", config::make_hmac_policy);
   return r;
 }
 

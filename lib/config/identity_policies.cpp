@@ -8,6 +8,7 @@
 
 #include "auth/jws.hpp"
 #include "config/file_checks.hpp"
+#include "config/secrets.hpp"
 #include "obsgw/api_key_authenticator.hpp"
 #include "obsgw/authorization.hpp"
 #include "obsgw/introspection_authenticator.hpp"
@@ -33,8 +34,6 @@ std::vector<std::string> one_or_many(const ConfigNode& n, std::string_view key, 
   if (v->is_string()) return {std::string(v->string_value())};
   return n.get_string_list(key, p);
 }
-
-std::string read_secret_value(const ConfigNode& n, std::string_view file_key, std::string_view env_key, ConfigProblems& p);
 
 std::vector<ClaimRule> read_rules(const ConfigNode& n, std::string_view key, ConfigProblems& p) {
   std::vector<ClaimRule> rules;
@@ -144,33 +143,6 @@ void read_sources(const ConfigNode& node, std::vector<TokenSource>& sources, Con
       p.add(node.path() + ".token_sources",
             fmt::format("\"{}\" is not one of bearer, basic, header:NAME, cookie:NAME, query:NAME", text));
   }
-}
-
-std::string read_secret_value(const ConfigNode& n, std::string_view file_key, std::string_view env_key, ConfigProblems& p) {
-  auto file = n.find(file_key);
-  auto env = n.find(env_key);
-  if (file && env) p.add(n.path(), fmt::format("give either {} or {}, not both", file_key, env_key));
-  if (file) {
-    std::string path = n.get_string(file_key, "", p);
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
-      p.add(file->path(), fmt::format("cannot read \"{}\"", path));
-      return {};
-    }
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::string secret = ss.str();
-    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-    if (secret.empty()) p.add(file->path(), fmt::format("\"{}\" is empty", path));
-    return secret;
-  }
-  if (env) {
-    std::string name = n.get_string(env_key, "", p);
-    const char* value = std::getenv(name.c_str());
-    if (!value || !*value) p.add(env->path(), fmt::format("environment variable \"{}\" is not set", name));
-    return value ? value : "";
-  }
-  return {};
 }
 
 template <class F>

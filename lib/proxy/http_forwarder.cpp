@@ -123,6 +123,7 @@ class HttpForwarder final : public Forwarder {
   }
 
   std::string_view name() const noexcept override { return options_.name; }
+  std::string_view path_prefix() const noexcept override { return url_.base_path; }
   bool ready() const noexcept override { return healthy_.load(std::memory_order_relaxed); }
 
   asio::awaitable<void> forward(Exchange& ex, Downstream& down) const override;

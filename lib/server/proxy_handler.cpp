@@ -53,6 +53,7 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
   const Route& route = *match.route;
   ex.set_route(&route);
   if (route.has_rewrite && route.match.prefix) {
+    ex.keep_client_path();
     std::string rest = req.path.substr(std::min(route.match.path.size(), req.path.size()));
     std::string rewritten = route.rewrite_prefix;
     if (!rest.empty() && rest.front() != '/' && (rewritten.empty() || rewritten.back() != '/')) rewritten += '/';

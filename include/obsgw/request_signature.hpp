@@ -1,0 +1,96 @@
+#pragma once
+/// @file
+/// HMAC-SHA256 request signatures: what the gateway's Signer sends upstream, what services behind the gateway
+/// verify, and what agents may send to the gateway (the "hmac" Authenticator). One scheme for all three.
+///
+/// Headers:
+///   X-Gateway-Timestamp:      Unix seconds when signed
+///   X-Gateway-Key-Id:         names the secret (rotation: the verifier knows several)
+///   X-Gateway-Signed-Headers: lower-case names of the signed headers, ';'-separated (may be empty)
+///   X-Gateway-Content-SHA256: hex SHA-256 of the body (of nothing, for a request without one)
+///   X-Gateway-Signature:      "sha256=" + hex HMAC-SHA256(secret, canonical string)
+///
+/// The canonical string is these lines joined by '\n' (no trailing newline):
+///   OBSGW-HMAC-SHA256
+///   <timestamp>
+///   <key id>
+///   <method>
+///   <path, plus '?' and the query when there is one, exactly as on the request line>
+///   <signed header names, as in X-Gateway-Signed-Headers>
+///   <name>:<value>      one line per signed header: every field of that name, trimmed, joined with ','
+///                        ("" when absent)
+///   <hex SHA-256 of the body>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "obsgw/headers.hpp"
+
+namespace obsgw {
+
+inline constexpr std::string_view kSignatureTimestampHeader = "X-Gateway-Timestamp";
+inline constexpr std::string_view kSignatureKeyIdHeader = "X-Gateway-Key-Id";
+inline constexpr std::string_view kSignedHeadersHeader = "X-Gateway-Signed-Headers";
+inline constexpr std::string_view kContentSha256Header = "X-Gateway-Content-SHA256";
+inline constexpr std::string_view kSignatureHeader = "X-Gateway-Signature";
+
+/// Hex SHA-256 of `data`.
+std::string sha256_hex(std::string_view data);
+
+/// The canonical string of a request. `signed_headers` are lower-case names; values are read from `headers`.
+std::string canonical_signature_string(std::string_view method, std::string_view target, std::int64_t timestamp,
+                                       std::string_view key_id, const std::vector<std::string>& signed_headers,
+                                       const Headers& headers, std::string_view body_sha256_hex);
+
+/// A named HMAC-SHA256 secret (at least 32 bytes). Immutable; usable from any thread (each thread keeps its own
+/// ready OpenSSL context, so signing allocates nothing once warm).
+class SigningKey {
+ public:
+  /// Throws std::invalid_argument for an empty id or a secret shorter than 32 bytes.
+  SigningKey(std::string id, std::string secret);
+  ~SigningKey();
+  SigningKey(const SigningKey&) = delete;
+  SigningKey& operator=(const SigningKey&) = delete;
+
+  const std::string& id() const noexcept { return id_; }
+  /// "sha256=" + hex HMAC-SHA256(secret, text).
+  std::string sign(std::string_view text) const;
+
+ private:
+  std::string id_;
+  std::string secret_;
+  std::uint64_t serial_ = 0;  // names this key in the per-thread context caches (addresses can be reused)
+};
+
+/// Checks signed requests: the key is known, the timestamp within the window, the body's digest right, the
+/// signature right (compared in constant time).
+class SignatureVerifier {
+ public:
+  enum class Result {
+    ok,
+    missing,        ///< no X-Gateway-Signature
+    malformed,      ///< a signature header is missing or unparsable
+    unknown_key,    ///< X-Gateway-Key-Id names no key
+    stale,          ///< timestamp outside the window (replayed, or clocks apart)
+    body_mismatch,  ///< the body's SHA-256 differs from X-Gateway-Content-SHA256
+    bad_signature,
+  };
+
+  SignatureVerifier(std::vector<std::shared_ptr<const SigningKey>> keys, std::chrono::seconds window);
+
+  /// `now` in Unix seconds. On `ok`, `key_id` (when given) receives the key's id.
+  Result verify(std::string_view method, std::string_view target, const Headers& headers, std::string_view body,
+                std::int64_t now, std::string* key_id = nullptr) const;
+
+ private:
+  std::vector<std::shared_ptr<const SigningKey>> keys_;
+  std::chrono::seconds window_;
+};
+
+const char* to_string(SignatureVerifier::Result r) noexcept;
+
+}  // namespace obsgw

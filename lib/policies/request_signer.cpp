@@ -1,0 +1,66 @@
+#include <chrono>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "http/char_classes.hpp"
+#include "obsgw/router.hpp"
+#include "obsgw/signing_policies.hpp"
+#include "proxy/hop_by_hop.hpp"
+
+namespace obsgw {
+
+namespace {
+
+constexpr std::string_view kSignatureHeaders[] = {kSignatureTimestampHeader, kSignatureKeyIdHeader, kSignedHeadersHeader,
+                                                  kContentSha256Header, kSignatureHeader};
+
+class RequestSigner final : public Signer {
+ public:
+  explicit RequestSigner(RequestSignerOptions o) : options_(std::move(o)) {
+    if (!options_.key) throw std::invalid_argument("a signer needs a key");
+    if (options_.max_body_bytes == 0) throw std::invalid_argument("max_body_bytes must be > 0");
+    for (auto& h : options_.headers) {
+      for (char& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!http::is_token(h)) throw std::invalid_argument(fmt::format("\"{}\" is not a header name", h));
+      if (proxy::is_proxy_managed(h) || h.starts_with("x-forwarded-") || h == "forwarded" || h.starts_with("x-gateway-"))
+        throw std::invalid_argument(fmt::format("\"{}\" is written by the proxy after signing and cannot be signed", h));
+      names_ += (names_.empty() ? "" : ";") + h;
+    }
+  }
+
+  std::string_view name() const noexcept override { return "sign"; }
+  std::size_t body_limit() const noexcept override { return options_.max_body_bytes; }
+
+  Verdict on_request(Exchange& ex) const override {
+    RequestHead& req = ex.request();
+    for (auto h : kSignatureHeaders) req.headers.remove(h);
+    std::string target;
+    if (ex.route() && ex.route()->forwarder) target.append(ex.route()->forwarder->path_prefix());
+    target.append(req.path);
+    if (!req.query.empty()) target.append(1, '?').append(req.query);
+    const std::string* body = ex.buffered_body();
+    const std::string digest = sha256_hex(body ? std::string_view(*body) : std::string_view{});
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const std::string signature = options_.key->sign(
+        canonical_signature_string(req.method, target, now, options_.key->id(), options_.headers, req.headers, digest));
+    req.headers.set(kSignatureTimestampHeader, fmt::format("{}", now));
+    req.headers.set(kSignatureKeyIdHeader, options_.key->id());
+    req.headers.set(kSignedHeadersHeader, names_);
+    req.headers.set(kContentSha256Header, digest);
+    req.headers.set(kSignatureHeader, signature);
+    return Verdict::proceed();
+  }
+
+ private:
+  RequestSignerOptions options_;
+  std::string names_;
+};
+
+}  // namespace
+
+std::shared_ptr<const Signer> make_request_signer(RequestSignerOptions options) {
+  return std::make_shared<RequestSigner>(std::move(options));
+}
+
+}  // namespace obsgw
