@@ -18,6 +18,7 @@
 namespace obsgw {
 
 struct Route;
+class Policy;
 
 /// Facts about the client connection.
 struct ConnectionInfo {
@@ -55,6 +56,10 @@ class Exchange {
   const Route* route() const noexcept { return route_; }
   void set_route(const Route* r) noexcept { route_ = r; }
 
+  /// The gateway's configured region (GatewayOptions::region); empty when none.
+  std::string_view region() const noexcept { return region_; }
+  void set_region(std::string_view region) noexcept { region_ = region; }
+
   /// X-Request-Id: the client's when valid, otherwise generated.
   const std::string& request_id() const noexcept { return request_id_; }
   void set_request_id(std::string id) { request_id_ = std::move(id); }
@@ -69,7 +74,8 @@ class Exchange {
   const std::string* buffered_body() const noexcept { return body_ ? &*body_ : nullptr; }
   void set_buffered_body(std::string body) { body_ = std::move(body); }
 
-  /// Headers added to the response sent to the client (after the upstream's, before response policies).
+  /// Headers put on the response sent to the client: they replace the upstream's of the same name, and response
+  /// policies run after them.
   Headers response_headers;
 
   clock::time_point started() const noexcept { return started_; }
@@ -79,6 +85,7 @@ class Exchange {
     int status = 0;
     std::string upstream;         ///< name of the upstream the request went to
     std::string rejected_by;      ///< rejection code when the gateway answered itself
+    const Policy* rejecting_policy = nullptr;  ///< the policy that refused, when one did
     std::uint64_t bytes_in = 0;   ///< request body bytes read from the client
     std::uint64_t bytes_out = 0;  ///< response body bytes sent to the client
     unsigned upstream_tries = 0;
@@ -94,6 +101,7 @@ class Exchange {
   std::string client_ip_;
   std::string forwarded_for_;
   std::string client_path_;  // set only when a rewrite changes the path
+  std::string_view region_;  // owned by the gateway snapshot the exchange runs on
   const Route* route_ = nullptr;
   std::string request_id_;
   std::optional<std::string> body_;

@@ -97,12 +97,13 @@ class LocalLimitStore final : public LimitStore {
   }
 
   void store(Shard& shard, std::string_view key, std::int64_t tat, std::int64_t now) {
-    if (tat <= now) return;  // a full bucket needs no entry
     auto it = shard.tat.find(key);
     if (it != shard.tat.end()) {
-      it->second = std::max(it->second, tat);
+      if (tat <= now) shard.tat.erase(it);  // full again (a refund can bring that about)
+      else it->second = tat;
       return;
     }
+    if (tat <= now) return;  // a full bucket needs no entry
     if (shard.tat.size() >= shard.sweep_at) sweep(shard, now);
     shard.tat.emplace(std::string(key), tat);
   }

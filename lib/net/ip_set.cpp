@@ -69,6 +69,7 @@ std::optional<std::string> wildcard_to_cidr(std::string_view entry, std::string&
 
 std::optional<std::string> IpSet::add(std::string_view entry) {
   std::string text(entry);
+  if (entry.find('%') != std::string_view::npos) return "has an interface zone (%...): give the address alone";
   if (entry.find('*') != std::string_view::npos) {
     if (entry.find(':') != std::string_view::npos) return "wildcards are for IPv4; write IPv6 networks as CIDR (2001:db8::/32)";
     if (auto err = wildcard_to_cidr(entry, text)) return err;
@@ -132,17 +133,28 @@ bool IpSet::contains(const asio::ip::address& address) const noexcept {
   return false;
 }
 
+// ":port" after an address: 1 to 65535, digits only.
+static bool valid_port_suffix(std::string_view s) {
+  if (s.size() < 2 || s.size() > 6 || s.front() != ':') return false;
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s.data() + 1, s.data() + s.size(), v);
+  return ec == std::errc() && p == s.data() + s.size() && v >= 1 && v <= 65535;
+}
+
 std::optional<asio::ip::address> parse_client_address(std::string_view text) noexcept {
   try {
-    if (text.empty() || text.size() > 64) return std::nullopt;
+    // A zone ("fe80::1%eth0") names an interface of the sender's host: meaningless here, and a way to mint
+    // endless distinct keys for one address.
+    if (text.empty() || text.size() > 64 || text.find('%') != std::string_view::npos) return std::nullopt;
     std::string_view host = text;
     if (host.front() == '[') {
       auto close = host.find(']');
       if (close == std::string_view::npos) return std::nullopt;
       auto rest = host.substr(close + 1);
-      if (!rest.empty() && rest.front() != ':') return std::nullopt;
+      if (!rest.empty() && !valid_port_suffix(rest)) return std::nullopt;
       host = host.substr(1, close - 1);
     } else if (auto colon = host.find(':'); colon != std::string_view::npos && host.find(':', colon + 1) == std::string_view::npos) {
+      if (!valid_port_suffix(host.substr(colon))) return std::nullopt;
       host = host.substr(0, colon);  // a.b.c.d:port
     }
     std::error_code ec;

@@ -1,6 +1,7 @@
 #include "obsgw/rate_limiter.hpp"
 
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <stdexcept>
 
@@ -30,6 +31,12 @@ const char* key_name(LimitKey k) {
 }
 
 std::string format_number(double v) { return v == std::floor(v) ? fmt::format("{}", static_cast<long long>(v)) : fmt::format("{:g}", v); }
+
+double parse_number(std::string_view s) {
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() ? v : 0;
+}
 
 long long ceil_seconds(std::int64_t ns) { return ns <= 0 ? 0 : (ns + 999'999'999) / 1'000'000'000; }
 
@@ -115,23 +122,32 @@ class GcraRateLimiter final : public RateLimiter {
   }
 
   void on_complete(const Exchange& ex) const noexcept override {
+    // Another limiter refused what this one admitted: its charges are given back, so that a client already
+    // being refused (say by its own per-IP limit) does not drain a budget shared with everyone else.
+    const bool refund = ex.outcome.rejecting_policy && ex.outcome.rejecting_policy != this &&
+                        ex.outcome.rejected_by == "rate_limited";
     // A chunked body was let in on a bucket not in debt; now its real size is charged.
-    if (!has_bytes_ || ex.request().framing != BodyFraming::chunked || ex.outcome.bytes_in == 0) return;
+    const bool charge_body = has_bytes_ && ex.request().framing == BodyFraming::chunked && ex.outcome.bytes_in > 0;
+    if (!refund && !charge_body) return;
     try {
       thread_local KeyBuffers buffers;
       std::size_t n = 0;
       for (std::size_t i = 0; i < limits_.size(); ++i) {
-        if (limits_[i].spec.unit != LimitUnit::bytes) continue;
+        const bool bytes = limits_[i].spec.unit == LimitUnit::bytes;
+        double cost = 0;
+        if (refund) cost = bytes ? -static_cast<double>(ex.request().framing == BodyFraming::content_length ? ex.request().content_length : 0) : -1;
+        else if (bytes) cost = static_cast<double>(ex.outcome.bytes_in);
+        if (cost == 0) continue;
         build_key(limits_[i], ex, buffers.keys[n]);
         auto& c = buffers.charges[n++];
         c = LimitCharge{};
         c.key = buffers.keys[n - 1];
         c.interval_ns = limits_[i].interval_ns;
         c.tolerance_ns = limits_[i].tolerance_ns;
-        c.cost = static_cast<double>(ex.outcome.bytes_in);
+        c.cost = cost;
         c.force = true;
       }
-      options_.store->record({buffers.charges.data(), n});
+      if (n) options_.store->record({buffers.charges.data(), n});
     } catch (...) {
     }
   }
@@ -187,6 +203,8 @@ class GcraRateLimiter final : public RateLimiter {
 
   Verdict conclude(Exchange& ex, std::span<LimitCharge> charges, const LimitStore::Decision& d) const {
     if (d.outcome == LimitStore::Outcome::refused) {
+      // Only the refusing limit speaks: figures an earlier limiter left for an admitted response would contradict it.
+      for (auto h : {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"}) ex.response_headers.remove(h);
       const Limit& l = limits_[d.refused_index];
       const LimitCharge& c = charges[d.refused_index];
       detail::Metrics::instance().rate_limited.add(l.spec.name);
@@ -208,6 +226,11 @@ class GcraRateLimiter final : public RateLimiter {
         if (share < best) best = share, tightest = i;
       }
       const Limit& l = limits_[tightest];
+      // Several limiters on one route: the one closest to refusing keeps the headers.
+      if (auto prev_limit = ex.response_headers.get("RateLimit-Limit")) {
+        double prev_share = parse_number(ex.response_headers.get("RateLimit-Remaining").value_or("")) / std::max(1.0, parse_number(*prev_limit));
+        if (prev_share <= best) return Verdict::proceed();
+      }
       ex.response_headers.set("RateLimit-Limit", l.limit_value);
       ex.response_headers.set("RateLimit-Remaining", fmt::format("{}", static_cast<long long>(charges[tightest].remaining)));
       ex.response_headers.set("RateLimit-Reset", fmt::format("{}", ceil_seconds(charges[tightest].reset_ns)));

@@ -355,6 +355,9 @@ void ClientConnection::end_write(const std::error_code& ec) noexcept {
 asio::awaitable<void> ClientConnection::write_head(ResponseHead& head, std::error_code& ec) {
   ec = {};
   if (exchange_) {
+    // The gateway's own response headers replace the upstream's of the same name (RateLimit-* above all: two
+    // sets of figures would contradict each other).
+    for (const auto& f : exchange_->response_headers) head.headers.remove(f.name);
     for (const auto& f : exchange_->response_headers) head.headers.add(f.name, f.value);
     if (!exchange_->request_id().empty() && !head.headers.contains("x-request-id"))
       head.headers.add("X-Request-Id", exchange_->request_id());

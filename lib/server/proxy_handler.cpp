@@ -26,6 +26,7 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
     ex.set_client(client->address, std::move(client->forwarded_for));
   note_client(ex.client_address());
   // X-Gateway-* headers are the gateway's own: a client's copy never reaches an upstream.
+  ex.set_region(gw->options().region);
   if (!gw->options().region.empty()) req.headers.set("X-Gateway-Region", gw->options().region);
   else req.headers.remove("X-Gateway-Region");
 
@@ -90,6 +91,7 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
         const Rejection& r = v.rejection();
         Metrics::instance().rejections.add(r.code);
         ex.outcome.rejected_by = r.code;
+        ex.outcome.rejecting_policy = policy.get();
         co_await down.respond(r.status, r.code, r.message, r.headers, ec);
         answered = true;
         break;

@@ -59,15 +59,59 @@ TEST(HeaderTransform, AppliesRemoveThenSetThenAdd) {
   e.remove = {"X-Drop"};
   e.set = {{"X-Set", "new"}};
   e.add = {{"X-Add", "a"}, {"X-Set", "second"}};
-  Headers h;
-  h.add("X-Drop", "1");
-  h.add("X-Set", "old");
-  h.add("x-set", "old2");
-  e.apply(h);
+  RequestHead head;
+  head.headers.add("X-Drop", "1");
+  head.headers.add("X-Set", "old");
+  head.headers.add("x-set", "old2");
+  Exchange ex(std::move(head), ConnectionInfo{});
+  ASSERT_TRUE(HeaderTransform(e, {}).on_request(ex).proceeds());
+  const Headers& h = ex.request().headers;
   EXPECT_FALSE(h.contains("x-drop"));
   EXPECT_EQ(h.count("x-set"), 2u);
   EXPECT_EQ(*h.get("x-set"), "new");
   EXPECT_EQ(*h.get("x-add"), "a");
+}
+
+TEST(HeaderTransform, TemplatesExpandFromTheExchange) {
+  HeaderEdits e;
+  e.set = {{"X-Tenant", "${tenant}"}, {"X-Who", "${subject} via ${client_id}"}, {"X-Plan", "${claim.org.plan}"},
+           {"X-Groups", "${claim.groups}"}, {"X-Trace", "${request_id}@${region}/${route}"}, {"X-Client", "${client_ip}"},
+           {"X-Missing", "${email}"}, {"X-Literal", "cost: $5 {not a var}"}, {"X-Evil", "${claim.evil}"}};
+  e.add = {{"X-Maybe", "${claim.absent}"}};
+  RequestHead head;
+  head.headers.add("X-Missing", "client-sent");
+  head.headers.add("X-Evil", "client-sent");
+  ConnectionInfo c;
+  c.peer_address = asio::ip::make_address("192.0.2.4");
+  Exchange ex(std::move(head), c);
+  ex.set_request_id("req-1");
+  ex.set_region("eu-west");
+  ex.tenants = {"acme", "globex"};
+  auto id = std::make_shared<Identity>();
+  id->method = "jwt";
+  id->subject = "agent";
+  id->client_id = "cid";
+  id->claims_json = R"({"org":{"plan":"gold"},"groups":["a","b"],"evil":"x\r\nInjected: 1"})";
+  ex.identity = id;
+  ASSERT_TRUE(HeaderTransform(e, {}).on_request(ex).proceeds());
+  const Headers& h = ex.request().headers;
+  EXPECT_EQ(h.get("X-Tenant"), "acme|globex");
+  EXPECT_EQ(h.get("X-Who"), "agent via cid");
+  EXPECT_EQ(h.get("X-Plan"), "gold");
+  EXPECT_EQ(h.get("X-Groups"), "a,b");
+  EXPECT_EQ(h.get("X-Trace"), "req-1@eu-west/");
+  EXPECT_EQ(h.get("X-Client"), "192.0.2.4");
+  EXPECT_EQ(h.get("X-Literal"), "cost: $5 {not a var}");
+  EXPECT_FALSE(h.contains("X-Missing"));  // expands to nothing: the client's copy is removed, not kept
+  EXPECT_FALSE(h.contains("X-Evil"));     // would inject a line break: dropped
+  EXPECT_FALSE(h.contains("X-Maybe"));
+
+  HeaderEdits unknown;
+  unknown.set = {{"X", "${tenants}"}};
+  EXPECT_THROW(HeaderTransform(unknown, {}), std::invalid_argument);
+  HeaderEdits unclosed;
+  unclosed.set = {{"X", "${tenant"}};
+  EXPECT_THROW(HeaderTransform(unclosed, {}), std::invalid_argument);
 }
 
 TEST(HeaderTransform, RefusesProxyManagedAndInvalidHeaders) {

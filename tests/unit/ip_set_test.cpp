@@ -61,7 +61,8 @@ TEST(ClientAddressParse, FormsSeenInForwardedFor) {
   EXPECT_EQ(parse_client_address("[2001:db8::1]:443")->to_string(), "2001:db8::1");
   EXPECT_EQ(parse_client_address("2001:db8::1")->to_string(), "2001:db8::1");
   EXPECT_EQ(parse_client_address("::ffff:1.2.3.4")->to_string(), "1.2.3.4");
-  for (const char* bad : {"", "unknown", "_hidden", "1.2.3", "[::1", "[::1]x", "1.2.3.4:80:90", "a b"})
+  for (const char* bad : {"", "unknown", "_hidden", "1.2.3", "[::1", "[::1]x", "1.2.3.4:80:90", "a b", "1.2.3.4:99999",
+                          "1.2.3.4:abc", "1.2.3.4:", "[::1]:0", "fe80::1%eth0", "[fe80::1%25eth0]:80"})
     EXPECT_FALSE(parse_client_address(bad)) << bad;
 }
 
