@@ -22,3 +22,8 @@ if(NOT TARGET obsgw_asio)
                              ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=8)
   target_link_libraries(obsgw_asio INTERFACE Threads::Threads OpenSSL::SSL OpenSSL::Crypto)
 endif()
+
+# hiredis parses Redis's replies for the shared rate-limit store (its I/O is ours, on Asio). Debian's CMake
+# version file for it is broken, so it is found through pkg-config.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)

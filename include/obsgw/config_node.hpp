@@ -44,6 +44,9 @@ class ConfigNode {
   bool is_array() const noexcept { return type() == Type::array; }
   bool is_string() const noexcept { return type() == Type::string; }
 
+  /// The document this node belongs to, for factories that read a shared top-level section (such as "redis").
+  ConfigNode document() const { return ConfigNode(root_, root_.get(), ""); }
+
   /// Member of an object (nullopt when absent or when this is not an object).
   std::optional<ConfigNode> find(std::string_view key) const;
   /// Members of an object in document order.

@@ -53,9 +53,7 @@ std::string fingerprint(const std::vector<VerificationKey>& keys) {
   return out;
 }
 
-void log_event(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
-  if (auto logger = util::event_logger(); logger && logger->enabled(level)) logger->log(level, message, fields);
-}
+using util::log_event;
 
 class FixedKeyProvider final : public KeyProvider {
  public:

@@ -312,12 +312,13 @@ Config parse_config(std::string_view json, const PolicyRegistry& registry) {
   }
   ConfigProblems p;
   Config c;
-  if (!root->expect_object({"server", "logging", "client_ip", "region", "policies", "upstreams", "routes"}, p))
+  if (!root->expect_object({"server", "logging", "client_ip", "region", "redis", "policies", "upstreams", "routes"}, p))
     throw ConfigError(p.list());
   if (auto s = root->find("server")) read_server(*s, c.server, p);
   if (auto ci = root->find("client_ip")) {
     if (ci->expect_object({"trusted_proxies"}, p)) c.trusted_proxies = config::read_ip_set(*ci, "trusted_proxies", p);
   }
+  if (auto redis = root->find("redis")) config::read_redis_options(*redis, p);
   c.region = root->get_string("region", "", p);
   if (!c.region.empty() && (c.region.size() > 64 || !http::is_field_value(c.region)))
     p.add("region", "must be 1 to 64 visible characters");

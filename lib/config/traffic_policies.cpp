@@ -4,9 +4,11 @@
 
 #include <fmt/format.h>
 
+#include "config/secrets.hpp"
 #include "http/char_classes.hpp"
 #include "obsgw/ip_rules.hpp"
 #include "obsgw/rate_limiter.hpp"
+#include "obsgw/server_options.hpp"
 
 namespace obsgw::config {
 
@@ -77,6 +79,27 @@ std::shared_ptr<const Policy> make_ip_rules_policy(const ConfigNode& node, Confi
   return make_ip_rules(std::move(o));
 }
 
+std::optional<RedisOptions> read_redis_options(const ConfigNode& n, ConfigProblems& p) {
+  if (!n.expect_object({"address", "database", "username", "password_file", "password_env", "timeout_ms",
+                        "connect_timeout_ms", "max_backoff_ms", "key_prefix"}, p))
+    return std::nullopt;
+  std::size_t before = p.list().size();
+  RedisOptions o;
+  std::string address = n.get_string("address", "127.0.0.1:6379", p);
+  auto l = parse_listen_address(address);
+  if (!l || l->port == 0) p.add(n.path() + ".address", fmt::format("\"{}\" is not host:port (IPv6 as [addr]:port)", address));
+  else o.host = l->host, o.port = l->port;
+  o.database = static_cast<int>(n.get_int("database", 0, 0, 1000, p));
+  o.username = n.get_string("username", "", p);
+  o.password = read_secret_value(n, "password_file", "password_env", p);
+  o.timeout = std::chrono::milliseconds(n.get_int("timeout_ms", o.timeout.count(), 1, 10000, p));
+  o.connect_timeout = std::chrono::milliseconds(n.get_int("connect_timeout_ms", o.connect_timeout.count(), 1, 60000, p));
+  o.max_backoff = std::chrono::milliseconds(n.get_int("max_backoff_ms", o.max_backoff.count(), 100, 600000, p));
+  o.key_prefix = n.get_string("key_prefix", o.key_prefix, p);
+  if (p.list().size() != before) return std::nullopt;
+  return o;
+}
+
 std::vector<std::pair<std::string, std::string>> rate_limit_names(const ConfigNode& node) {
   std::vector<std::pair<std::string, std::string>> out;
   auto limits = node.find("limits");
@@ -135,7 +158,23 @@ std::shared_ptr<const Policy> make_rate_limit_policy(const ConfigNode& node, Con
     o.limits.push_back(std::move(s));
   }
   std::string store = node.get_string("store", "local", p);
-  if (store != "local") p.add(node.path() + ".store", fmt::format("\"{}\" is not a known store (local)", store));
+  if (store == "redis") {
+    auto section = node.document().find("redis");
+    if (!section) {
+      p.add(node.path() + ".store", "\"redis\" needs the top-level \"redis\" section (address, timeout_ms, ...)");
+    } else {
+      ConfigProblems ignored;  // the section's own problems are reported once, by the loader
+      if (auto ro = read_redis_options(*section, ignored)) {
+        try {
+          o.store = redis_limit_store(*ro);
+        } catch (const std::invalid_argument& e) {
+          p.add(section->path(), e.what());
+        }
+      }
+    }
+  } else if (store != "local") {
+    p.add(node.path() + ".store", fmt::format("\"{}\" is not one of local, redis", store));
+  }
   std::string failure = node.get_string("on_store_failure", "local", p);
   if (failure == "fail_open") o.on_store_failure = StoreFailureMode::fail_open;
   else if (failure == "fail_closed") o.on_store_failure = StoreFailureMode::fail_closed;

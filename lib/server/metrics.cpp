@@ -182,6 +182,25 @@ std::string Metrics::render_prometheus() const {
          "# TYPE obsgw_rate_limit_store_errors_total counter\n";
   for (const auto& [key, n] : limit_store_errors.snapshot())
     line("obsgw_rate_limit_store_errors_total{{store=\"{}\"}} {}\n", prom_label(key), n);
+  {
+    std::array<std::uint64_t, kStoreBuckets.size() + 1> buckets{};
+    std::uint64_t sum_ns = 0;
+    for (const auto& s : store_) {
+      for (std::size_t b = 0; b < buckets.size(); ++b) buckets[b] += s.latency[b].load(relaxed);
+      sum_ns += s.latency_sum_ns.load(relaxed);
+    }
+    out += "# HELP obsgw_rate_limit_store_duration_seconds Round trips of rate-limit decisions to a shared store (Redis).\n"
+           "# TYPE obsgw_rate_limit_store_duration_seconds histogram\n";
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < kStoreBuckets.size(); ++b) {
+      cumulative += buckets[b];
+      line("obsgw_rate_limit_store_duration_seconds_bucket{{le=\"{}\"}} {}\n", kStoreBuckets[b], cumulative);
+    }
+    cumulative += buckets.back();
+    line("obsgw_rate_limit_store_duration_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
+    line("obsgw_rate_limit_store_duration_seconds_sum {}\n", static_cast<double>(sum_ns) / 1e9);
+    line("obsgw_rate_limit_store_duration_seconds_count {}\n", cumulative);
+  }
   line("# HELP obsgw_rate_limit_buckets_dropped_total In-process rate-limit buckets dropped at the table's cap.\n"
        "# TYPE obsgw_rate_limit_buckets_dropped_total counter\nobsgw_rate_limit_buckets_dropped_total {}\n",
        limit_buckets_dropped.load(relaxed));
@@ -237,6 +256,16 @@ std::string Metrics::render_prometheus() const {
        "# TYPE obsgw_start_time_seconds gauge\nobsgw_start_time_seconds {}\n",
        std::chrono::duration_cast<std::chrono::seconds>(started.time_since_epoch()).count());
   return out;
+}
+
+void Metrics::observe_limit_store(std::chrono::steady_clock::duration d, bool answered) noexcept {
+  (void)answered;  // failures are counted by the limiter, with the mode it then applied
+  auto& s = store_[shard_index()];
+  const double seconds = std::chrono::duration<double>(d).count();
+  std::size_t b = 0;
+  while (b < kStoreBuckets.size() && seconds > kStoreBuckets[b]) ++b;
+  s.latency[b].fetch_add(1, relaxed);
+  s.latency_sum_ns.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()), relaxed);
 }
 
 void Metrics::set_region(std::string region) {

@@ -91,6 +91,14 @@ class Metrics {
   };
   AuthShard& auth() noexcept { return auth_[shard_index()]; }
 
+  // Round trips to a shared rate-limit store (Redis): latency histogram, sharded like the request counters.
+  static constexpr std::array<double, 10> kStoreBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1};
+  struct alignas(64) StoreShard {
+    std::array<std::atomic<std::uint64_t>, kStoreBuckets.size() + 1> latency{};
+    std::atomic<std::uint64_t> latency_sum_ns{0};
+  };
+  void observe_limit_store(std::chrono::steady_clock::duration d, bool answered) noexcept;
+
   LabelledCounters rejections;       // key: code
   LabelledCounters key_fetches;      // key: key source "\x1f" success|failure
   LabelledCounters token_checks;     // key: endpoint "\x1f" result (introspection / userinfo calls)
@@ -121,6 +129,7 @@ class Metrics {
   std::map<std::string, std::shared_ptr<RouteCounters>> routes_;
   std::array<ConnShard, kShards> conn_{};
   std::array<AuthShard, kShards> auth_{};
+  std::array<StoreShard, kShards> store_{};
 };
 
 }  // namespace obsgw::detail

@@ -19,4 +19,8 @@ std::shared_ptr<Logger> util::event_logger() {
   return g_logger;
 }
 
+void util::log_event(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
+  if (auto logger = event_logger(); logger && logger->enabled(level)) logger->log(level, message, fields);
+}
+
 }  // namespace obsgw

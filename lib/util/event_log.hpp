@@ -10,4 +10,7 @@ namespace obsgw::util {
 // Null when none was installed: the event is dropped.
 std::shared_ptr<Logger> event_logger();
 
+// Logs through the event logger when one is installed and `level` is enabled.
+void log_event(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {});
+
 }  // namespace obsgw::util

@@ -1,0 +1,80 @@
+#pragma once
+// One pipelined connection to Redis, owned by one io thread (no locks): commands are written as they come,
+// replies matched to them in order. Replies are parsed by hiredis's RESP reader; the I/O is Asio's.
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "obsgw/redis_limit_store.hpp"
+
+struct redisReply;
+struct redisReader;
+
+namespace obsgw::redis {
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const noexcept;
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+// Appends one command in RESP (an array of bulk strings) to `out`.
+void append_command(std::string& out, std::initializer_list<std::string_view> args);
+void append_command(std::string& out, const std::vector<std::string_view>& args);
+
+class Connection {
+ public:
+  // `script` is loaded on every (re)connection; call() then runs it by its SHA-1 (`script_sha`).
+  Connection(asio::any_io_executor executor, RedisOptions options, std::string script);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  bool ready() const noexcept { return state_ == State::ready; }
+  const std::string& script_sha() const noexcept { return script_sha_; }
+
+  // Sends `command` (RESP) and waits for its reply until `deadline`. Null when the connection is not ready, fails,
+  // or the deadline passes first (a late reply is then dropped when it comes).
+  asio::awaitable<Reply> call(std::string_view command, std::chrono::steady_clock::time_point deadline);
+  // Sends `command` without waiting; its reply is dropped. False when not ready.
+  bool send(std::string_view command);
+  // Starts connecting in the background when down and the backoff has passed.
+  void ensure_connecting();
+
+ private:
+  struct Pending;
+  enum class State : unsigned char { down, connecting, ready };
+
+  asio::awaitable<void> connect();
+  asio::awaitable<void> read_loop(std::uint64_t generation);
+  asio::awaitable<void> flush(std::uint64_t generation);
+  void queue(std::string_view command, std::shared_ptr<Pending> pending);
+  void fail(std::string_view why) noexcept;
+
+  asio::any_io_executor executor_;
+  RedisOptions options_;
+  std::string script_;
+  std::string script_sha_;
+  asio::ip::tcp::socket socket_;
+  State state_ = State::down;
+  std::uint64_t generation_ = 0;  // bumped on every (dis)connection: loops of an old socket stop
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::chrono::milliseconds backoff_{100};
+  std::string out_, writing_;
+  bool flushing_ = false;
+  std::deque<std::shared_ptr<Pending>> inflight_;
+  std::vector<asio::steady_timer*> ready_waiters_;  // callers waiting (within their budget) for a connection
+  void wake_ready_waiters() noexcept;
+  redisReader* reader_ = nullptr;
+  std::vector<char> in_;
+};
+
+}  // namespace obsgw::redis
