@@ -45,6 +45,7 @@ struct RouteConfig {
   std::string upstream;
   std::string rewrite_prefix;
   bool has_rewrite = false;
+  RouteRetry retry;
   std::vector<ConfigNode> policies;  ///< each an object with a "type"
   std::optional<ForwardAuthOptions> forward_auth;  ///< set: the route answers forward-auth checks (no upstream)
 };

@@ -32,10 +32,49 @@ class Forwarder {
   virtual asio::awaitable<bool> probe() const { co_return ready(); }
 };
 
+/// Active health checks of an upstream's endpoints (off when `path` is empty).
+struct HealthCheckOptions {
+  std::string path;  ///< e.g. "/ready"; GET with the upstream's Host; 2xx is healthy
+  std::chrono::milliseconds interval{5000};
+  std::chrono::milliseconds timeout{1000};
+  unsigned healthy_threshold = 2;    ///< consecutive passes to take an endpoint back
+  unsigned unhealthy_threshold = 3;  ///< consecutive failures to take it out
+};
+
+/// Passive ejection: an endpoint that fails this many requests in a row (connection failures, 502/503/504,
+/// timeouts) gets no traffic for `ejection` (0 failures: off).
+struct OutlierOptions {
+  unsigned consecutive_failures = 5;
+  std::chrono::milliseconds ejection{30000};
+};
+
+/// Retries of requests that are safe to repeat (idempotent methods, or bodies the gateway holds whole; see
+/// Route::retry) on connection failures and the statuses in `on_status`, with exponential backoff and jitter.
+struct RetryOptions {
+  unsigned max_retries = 0;  ///< 0: no retries (a request is tried once)
+  std::chrono::milliseconds base{1000};  ///< the first retry waits about this, then twice as long each time
+  std::chrono::milliseconds cap{4000};   ///< no wait is longer
+  double jitter = 0.2;                   ///< each wait is shortened by a random part up to this fraction
+  std::vector<int> on_status{502, 503, 504};
+  std::chrono::milliseconds per_try_timeout{0};  ///< 0: total_timeout bounds every try alike
+  /// Retries allowed per io thread: `budget_ratio` of the requests plus `budget_min_per_second`, so that
+  /// retries cannot multiply an outage's load.
+  double budget_ratio = 0.2;
+  double budget_min_per_second = 3;
+};
+
 /// Settings of one HTTP(S) upstream. Defaults are documented in docs/configuration.md.
 struct UpstreamOptions {
   std::string name;
   std::string url;  ///< http://host:port[/base] or https://...; a base path is prepended to request paths
+  /// Where to connect, "host:port" each (names re-resolved every 30 s); empty: the url's host and port. The
+  /// url's host stays the Host header and the TLS name either way.
+  std::vector<std::string> endpoints;
+  enum class Balance : unsigned char { round_robin, least_outstanding } balance = Balance::round_robin;
+  HealthCheckOptions health_check;
+  OutlierOptions outlier;
+  RetryOptions retry;
+  std::size_t max_pending = 0;  ///< circuit breaker: requests in flight at once (all threads); beyond: 503; 0: no cap
 
   // TLS to the upstream (https URLs)
   bool tls_verify = true;       ///< verify the certificate chain and host name

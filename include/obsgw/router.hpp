@@ -32,6 +32,15 @@ struct RouteMatch {
   std::vector<std::string> methods;  ///< empty = any method
 };
 
+/// Which of a route's requests the forwarder may send again (UpstreamOptions::retry says how often).
+struct RouteRetry {
+  /// Also repeat non-idempotent methods (POST pushes to Loki, Mimir and Tempo are safe to repeat): their body is
+  /// then read whole first when its Content-Length is at most `max_body_bytes`; larger or chunked bodies stream
+  /// and are not repeated.
+  bool unsafe_methods = false;
+  std::size_t max_body_bytes = 1u << 20;
+};
+
 struct Route {
   std::string name;
   RouteMatch match;
@@ -41,6 +50,7 @@ struct Route {
   /// When set on a prefix route, the matched prefix is replaced by this before forwarding.
   std::string rewrite_prefix;
   bool has_rewrite = false;
+  RouteRetry retry;
 
   /// Largest Policy::body_limit() among the policies (0: the body is streamed).
   std::size_t body_limit() const noexcept { return body_limit_; }

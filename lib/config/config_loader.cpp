@@ -96,9 +96,76 @@ void read_server(const ConfigNode& s, ServerOptions& out, ConfigProblems& p) {
   }
 }
 
+// Several endpoints, balancing, health checks, ejection, retries and the circuit breaker of an upstream.
+void read_resilience(const ConfigNode& u, UpstreamOptions& o, ConfigProblems& p) {
+  o.endpoints = u.get_string_list("endpoints", p);
+  for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
+    auto l = parse_listen_address(o.endpoints[i]);
+    if (!l || l->host.empty() || l->port == 0)
+      p.add(fmt::format("{}.endpoints[{}]", u.path(), i), fmt::format("\"{}\" is not host:port (IPv6 as [addr]:port)", o.endpoints[i]));
+  }
+  if (o.endpoints.size() > 64) p.add(u.path() + ".endpoints", "at most 64 endpoints");
+  std::string balance = u.get_string("balance", "round_robin", p);
+  if (balance == "least_outstanding") o.balance = UpstreamOptions::Balance::least_outstanding;
+  else if (balance != "round_robin") p.add(u.path() + ".balance", fmt::format("\"{}\" is not one of round_robin, least_outstanding", balance));
+  if (auto hc = u.find("health_check")) {
+    if (hc->expect_object({"path", "interval_ms", "timeout_ms", "healthy_threshold", "unhealthy_threshold"}, p)) {
+      auto& h = o.health_check;
+      h.path = hc->get_string("path", "", p);
+      if (h.path.empty() || h.path.front() != '/') p.add(hc->path() + ".path", "required: a path starting with '/'");
+      for (char c : h.path)
+        if (!http::is_target_char(c)) {
+          p.add(hc->path() + ".path", "has a character that is not allowed in a URL (percent-encode it)");
+          break;
+        }
+      h.interval = get_ms(*hc, "interval_ms", h.interval, p);
+      h.timeout = get_ms(*hc, "timeout_ms", h.timeout, p);
+      h.healthy_threshold = static_cast<unsigned>(hc->get_int("healthy_threshold", h.healthy_threshold, 1, 100, p));
+      h.unhealthy_threshold = static_cast<unsigned>(hc->get_int("unhealthy_threshold", h.unhealthy_threshold, 1, 100, p));
+    }
+  }
+  if (auto ol = u.find("outlier")) {
+    if (ol->expect_object({"consecutive_failures", "ejection_ms"}, p)) {
+      o.outlier.consecutive_failures = static_cast<unsigned>(ol->get_int("consecutive_failures", o.outlier.consecutive_failures, 0, 1000, p));
+      o.outlier.ejection = get_ms(*ol, "ejection_ms", o.outlier.ejection, p);
+    }
+  }
+  if (auto r = u.find("retries")) {
+    if (r->expect_object({"max", "base_ms", "cap_ms", "jitter", "on_status", "per_try_timeout_ms", "budget_ratio",
+                          "budget_min_per_second"}, p)) {
+      auto& rt = o.retry;
+      rt.max_retries = static_cast<unsigned>(r->get_int("max", 3, 0, 10, p));
+      rt.base = get_ms(*r, "base_ms", rt.base, p);
+      rt.cap = get_ms(*r, "cap_ms", rt.cap, p);
+      if (rt.cap < rt.base) p.add(r->path() + ".cap_ms", "must not be below base_ms");
+      if (auto j = r->find("jitter")) {
+        if (j->type() != ConfigNode::Type::number || j->number_value() < 0 || j->number_value() > 1) p.add(j->path(), "expected a number from 0 to 1");
+        else rt.jitter = j->number_value();
+      }
+      if (auto st = r->find("on_status")) {
+        rt.on_status.clear();
+        if (!st->is_array()) p.add(st->path(), "expected an array of status codes");
+        for (const auto& e : st->elements()) {
+          if (!e.is_integer() || e.int_value() < 500 || e.int_value() > 599) p.add(e.path(), "expected a 5xx status code");
+          else rt.on_status.push_back(static_cast<int>(e.int_value()));
+        }
+      }
+      rt.per_try_timeout = std::chrono::milliseconds(r->get_int("per_try_timeout_ms", 0, 0, 24LL * 3600 * 1000, p));
+      for (const char* key : {"budget_ratio", "budget_min_per_second"}) {
+        if (auto b = r->find(key)) {
+          if (b->type() != ConfigNode::Type::number || b->number_value() < 0 || b->number_value() > 1000) p.add(b->path(), "expected a number from 0 to 1000");
+          else (std::string_view(key) == "budget_ratio" ? rt.budget_ratio : rt.budget_min_per_second) = b->number_value();
+        }
+      }
+    }
+  }
+  o.max_pending = static_cast<std::size_t>(u.get_int("max_pending", 0, 0, 10'000'000, p));
+}
+
 void read_upstream(const std::string& name, const ConfigNode& u, UpstreamOptions& o, ConfigProblems& p) {
   o.name = name;
-  if (!u.expect_object({"url", "tls", "connect_timeout_ms", "read_timeout_ms", "total_timeout_ms", "tunnel_idle_timeout_ms",
+  if (!u.expect_object({"url", "endpoints", "balance", "health_check", "outlier", "retries", "max_pending", "tls",
+                        "connect_timeout_ms", "read_timeout_ms", "total_timeout_ms", "tunnel_idle_timeout_ms",
                         "max_idle_connections", "idle_timeout_ms", "preserve_host", "expose_errors"}, p))
     return;
   o.url = u.get_string("url", "", p);
@@ -127,6 +194,7 @@ void read_upstream(const std::string& name, const ConfigNode& u, UpstreamOptions
   o.idle_timeout = get_ms(u, "idle_timeout_ms", o.idle_timeout, p);
   o.preserve_host = u.get_bool("preserve_host", false, p);
   o.expose_errors = u.get_bool("expose_errors", false, p);
+  read_resilience(u, o, p);
 }
 
 // Validates each policy object with its factory; the gateway is built later from the same nodes.
@@ -178,7 +246,13 @@ void check_limit_names(const Config& c, ConfigProblems& p) {
 
 void read_route(const ConfigNode& r, RouteConfig& out, const std::set<std::string>& upstreams,
                 const PolicyRegistry& registry, ConfigProblems& p) {
-  if (!r.expect_object({"name", "match", "upstream", "forward_auth", "rewrite_prefix", "policies"}, p)) return;
+  if (!r.expect_object({"name", "match", "upstream", "forward_auth", "rewrite_prefix", "retry", "policies"}, p)) return;
+  if (auto rt = r.find("retry")) {
+    if (rt->expect_object({"unsafe_methods", "max_body_bytes"}, p)) {
+      out.retry.unsafe_methods = rt->get_bool("unsafe_methods", false, p);
+      out.retry.max_body_bytes = static_cast<std::size_t>(rt->get_int("max_body_bytes", static_cast<std::int64_t>(out.retry.max_body_bytes), 0, 1LL << 30, p));
+    }
+  }
   out.name = r.get_string("name", "", p);
   if (out.name.empty()) p.add(r.path() + ".name", "required");
   if (auto m = r.find("match")) {
@@ -393,6 +467,7 @@ std::shared_ptr<const Gateway> build_gateway(const Config& config, unsigned io_t
     r.match = rc.match;
     r.rewrite_prefix = rc.rewrite_prefix;
     r.has_rewrite = rc.has_rewrite;
+    r.retry = rc.retry;
     for (const auto& f : upstreams)
       if (f->name() == rc.upstream) r.forwarder = f;
     r.policies = shared;

@@ -7,11 +7,14 @@
 #include <array>
 #include <atomic>
 #include <deque>
+#include <optional>
+#include <random>
 #include <stdexcept>
 
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -21,6 +24,9 @@
 #include "http/response_parser.hpp"
 #include "net/watchdog.hpp"
 #include "obsgw/forwarder.hpp"
+#include "obsgw/router.hpp"
+#include "proxy/endpoint_set.hpp"
+#include "proxy/health_checker.hpp"
 #include "proxy/hop_by_hop.hpp"
 #include "proxy/upstream_url.hpp"
 #include "server/errors.hpp"
@@ -53,11 +59,16 @@ struct UpstreamConnection {
   bool check_before_reuse = false;
 };
 
-// Connections of one upstream owned by one io thread: no locks.
-struct ThreadPool {
+// Connections of one upstream owned by one io thread: no locks. One pool per endpoint.
+struct EndpointPool {
   std::deque<std::unique_ptr<UpstreamConnection>> idle;
-  std::vector<tcp::endpoint> endpoints;
+  std::vector<tcp::endpoint> addresses;
   clock::time_point resolved_at;
+};
+struct ThreadPool {
+  std::vector<EndpointPool> endpoints;
+  proxy::EndpointSet::ThreadView view;
+  std::optional<proxy::RetryBudget> budget;
 };
 
 // The pools live in thread-local storage, not in the forwarder: a thread's pooled sockets are then destroyed
@@ -98,6 +109,20 @@ void set_nodelay(tcp::socket& s) {
   s.set_option(tcp::no_delay(true), ec);
 }
 
+// How one try ended, for the retry loop in forward().
+enum class TryOutcome : unsigned char {
+  done,             // answered (relayed, or an error response sent, or the client went away): stop
+  not_sent,         // nothing reached the upstream (resolve/connect/TLS failed): safe to repeat anywhere
+  failed_status,    // the upstream answered a retryable status, not relayed: repeat if the request is replayable
+  failed_after_send,  // the request went out but no answer came (reset, timeout): repeat if replayable
+};
+
+struct TryResult {
+  TryOutcome outcome = TryOutcome::done;
+  std::error_code error;  // not_sent / failed_after_send
+  int status = 0;         // failed_status
+};
+
 class HttpForwarder final : public Forwarder {
  public:
   HttpForwarder(UpstreamOptions options, unsigned io_threads) : options_(std::move(options)) {
@@ -106,7 +131,7 @@ class HttpForwarder final : public Forwarder {
     if (!url) throw std::invalid_argument(fmt::format("upstream \"{}\": url {}", options_.name, error));
     url_ = *url;
     if (url_.tls) {
-      tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+      tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
       SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION);
       if (!options_.tls_ca_file.empty()) {
         std::error_code ec;
@@ -119,6 +144,22 @@ class HttpForwarder final : public Forwarder {
       }
     }
     server_name_ = options_.tls_server_name.empty() ? url_.host : options_.tls_server_name;
+    endpoints_ = std::make_shared<proxy::EndpointSet>(options_.name, url_.host, url_.port, options_.endpoints,
+                                                      options_.balance, options_.outlier);
+    retry_on_ = options_.retry.on_status;
+    if (!options_.health_check.path.empty()) {
+      auto target = std::make_shared<proxy::HealthTarget>();
+      target->upstream = options_.name;
+      target->endpoints = endpoints_;
+      target->options = options_.health_check;
+      target->authority = url_.authority;
+      target->base_path = url_.base_path;
+      target->tls = tls_;
+      target->server_name = server_name_;
+      target->tls_verify = options_.tls_verify;
+      health_ = target;
+      proxy::start_health_checks(health_);
+    }
     (void)io_threads;
   }
 
@@ -129,18 +170,39 @@ class HttpForwarder final : public Forwarder {
   asio::awaitable<void> forward(Exchange& ex, Downstream& down) const override;
 
   asio::awaitable<bool> probe() const override {
-    std::error_code ec;
-    auto c = co_await connect(clock::now() + options_.connect_timeout, ec);
-    healthy_.store(c != nullptr, std::memory_order_relaxed);
-    if (c) c->transport.close();
-    co_return c != nullptr;
+    // Ready when any endpoint can be reached now.
+    for (std::size_t i = 0; i < endpoints_->size(); ++i) {
+      std::error_code ec;
+      auto c = co_await connect(i, clock::now() + options_.connect_timeout, ec);
+      if (c) {
+        c->transport.close();
+        healthy_.store(true, std::memory_order_relaxed);
+        co_return true;
+      }
+    }
+    healthy_.store(false, std::memory_order_relaxed);
+    co_return false;
   }
 
  private:
-  ThreadPool& pool() const { return thread_pool_for(alive_); }
-  std::unique_ptr<UpstreamConnection> take_idle() const;
-  void give_back(std::unique_ptr<UpstreamConnection> c) const;
-  asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(clock::time_point deadline, std::error_code& ec) const;
+  ThreadPool& pool() const {
+    ThreadPool& p = thread_pool_for(alive_);
+    if (p.endpoints.size() != endpoints_->size()) p.endpoints = std::vector<EndpointPool>(endpoints_->size());
+    if (!p.budget) p.budget.emplace(options_.retry.budget_ratio, options_.retry.budget_min_per_second);
+    return p;
+  }
+  std::unique_ptr<UpstreamConnection> take_idle(std::size_t endpoint) const;
+  void give_back(std::size_t endpoint, std::unique_ptr<UpstreamConnection> c) const;
+  asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(std::size_t endpoint, clock::time_point deadline,
+                                                                std::error_code& ec) const;
+  // One try on one endpoint. `intercept` lets a retryable status come back unrelayed (a later try, or the final
+  // 503, answers instead).
+  asio::awaitable<TryResult> try_endpoint(Exchange& ex, Downstream& down, std::size_t endpoint, const std::string* buffered,
+                                          bool replayable, bool intercept, clock::time_point deadline) const;
+  bool retryable_status(int status) const noexcept {
+    return std::find(retry_on_.begin(), retry_on_.end(), status) != retry_on_.end();
+  }
+  std::chrono::milliseconds backoff(unsigned retry) const;
   // Serializes the upstream request head. Returns false when a policy left something that must not go on the
   // wire (CR/LF or control bytes in a header, an invalid method, path or query): the request is refused.
   bool build_head(const Exchange& ex, bool chunked, std::uint64_t length, std::string& h) const;
@@ -158,13 +220,17 @@ class HttpForwarder final : public Forwarder {
   UpstreamOptions options_;
   proxy::UpstreamUrl url_;
   std::string server_name_;
-  std::unique_ptr<asio::ssl::context> tls_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  std::shared_ptr<proxy::EndpointSet> endpoints_;
+  std::shared_ptr<const proxy::HealthTarget> health_;  // the health checker holds it weakly
+  std::vector<int> retry_on_;
   std::shared_ptr<const void> alive_ = std::make_shared<int>(0);  // identifies this forwarder's pools
   mutable std::atomic<bool> healthy_{true};
+  mutable std::atomic<std::int64_t> pending_{0};  // requests in flight, all threads (circuit breaker)
 };
 
-std::unique_ptr<UpstreamConnection> HttpForwarder::take_idle() const {
-  auto& p = pool();
+std::unique_ptr<UpstreamConnection> HttpForwarder::take_idle(std::size_t endpoint) const {
+  auto& p = pool().endpoints[endpoint];
   auto now = net::coarse_now();
   while (!p.idle.empty()) {
     auto c = std::move(p.idle.back());
@@ -180,8 +246,8 @@ std::unique_ptr<UpstreamConnection> HttpForwarder::take_idle() const {
   return nullptr;
 }
 
-void HttpForwarder::give_back(std::unique_ptr<UpstreamConnection> c) const {
-  auto& p = pool();
+void HttpForwarder::give_back(std::size_t endpoint, std::unique_ptr<UpstreamConnection> c) const {
+  auto& p = pool().endpoints[endpoint];
   c->idle_since = net::coarse_now();
   c->begin = c->end = 0;
   c->dog.disarm();
@@ -190,26 +256,27 @@ void HttpForwarder::give_back(std::unique_ptr<UpstreamConnection> c) const {
   p.idle.push_back(std::move(c));
 }
 
-asio::awaitable<std::unique_ptr<UpstreamConnection>> HttpForwarder::connect(clock::time_point deadline,
+asio::awaitable<std::unique_ptr<UpstreamConnection>> HttpForwarder::connect(std::size_t endpoint, clock::time_point deadline,
                                                                             std::error_code& ec) const {
   auto ex = co_await asio::this_coro::executor;
-  auto& p = pool();
-  if (p.endpoints.empty() || clock::now() - p.resolved_at > std::chrono::seconds(30)) {
+  auto& p = pool().endpoints[endpoint];
+  const proxy::EndpointState& target = endpoints_->at(endpoint);
+  if (p.addresses.empty() || clock::now() - p.resolved_at > std::chrono::seconds(30)) {
     std::error_code addr_ec;
-    auto addr = asio::ip::make_address(url_.host, addr_ec);
+    auto addr = asio::ip::make_address(target.host, addr_ec);
     if (!addr_ec) {
-      p.endpoints = {tcp::endpoint(addr, url_.port)};
+      p.addresses = {tcp::endpoint(addr, target.port)};
     } else {
       // getaddrinfo runs on Asio's resolver thread, not on this io thread.
       tcp::resolver resolver(ex);
-      auto results = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
+      auto results = co_await resolver.async_resolve(target.host, std::to_string(target.port),
                                                      asio::redirect_error(asio::use_awaitable, ec));
       if (ec || results.empty()) {
         ec = GatewayError::upstream_resolve;
         co_return nullptr;
       }
-      p.endpoints.clear();
-      for (const auto& r : results) p.endpoints.push_back(r.endpoint());
+      p.addresses.clear();
+      for (const auto& r : results) p.addresses.push_back(r.endpoint());
     }
     p.resolved_at = clock::now();
   }
@@ -218,7 +285,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> HttpForwarder::connect(cloc
   net::Watchdog dog(ex);
   auto left = std::chrono::duration_cast<milliseconds>(std::min(deadline, clock::now() + options_.connect_timeout) - clock::now());
   dog.arm(std::max(left, milliseconds(1)), &plain);
-  co_await asio::async_connect(plain.socket(), p.endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  co_await asio::async_connect(plain.socket(), p.addresses, asio::redirect_error(asio::use_awaitable, ec));
   bool timed_out = dog.expired();
   dog.disarm();
   if (ec) {
@@ -239,6 +306,15 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> HttpForwarder::connect(cloc
     }
   }
   co_return conn;
+}
+
+std::chrono::milliseconds HttpForwarder::backoff(unsigned retry) const {
+  thread_local std::minstd_rand random(std::random_device{}());
+  double wait = static_cast<double>(options_.retry.base.count());
+  for (unsigned i = 1; i < retry && wait < static_cast<double>(options_.retry.cap.count()); ++i) wait *= 2;
+  wait = std::min(wait, static_cast<double>(options_.retry.cap.count()));
+  const double shorten = options_.retry.jitter * std::uniform_real_distribution<double>(0, 1)(random);
+  return milliseconds(static_cast<std::int64_t>(wait * (1 - shorten)));
 }
 
 bool HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t length, std::string& h) const {
@@ -356,30 +432,23 @@ asio::awaitable<void> HttpForwarder::fail(Exchange& ex, Downstream& down, std::e
   co_await down.respond_error(r.status, r.code, message, wec);
 }
 
-asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) const {
-  ex.outcome.upstream = options_.name;
+asio::awaitable<TryResult> HttpForwarder::try_endpoint(Exchange& ex, Downstream& down, std::size_t endpoint,
+                                                        const std::string* buffered, bool replayable, bool intercept,
+                                                        clock::time_point deadline) const {
   const RequestHead& req = ex.request();
-  // Bounds connecting and sending; once the request is sent it bounds the wait for the response head, so that a
-  // long upload (each read of which has its own timeout) does not eat into the upstream's time to answer.
-  auto deadline = net::coarse_now() + options_.total_timeout;
-  const std::string* buffered = ex.buffered_body();
   const bool has_body = buffered ? !buffered->empty() : req.framing != BodyFraming::none;
-  // A request is sent again on a fresh connection only when the pooled one failed before any answer, the
-  // method is idempotent (the upstream may have acted on the first try: RFC 9110 9.2.2), and nothing of the
-  // request was taken from the client that we could not send again.
-  const bool replayable = (buffered != nullptr || req.framing == BodyFraming::none) && is_idempotent(req.method);
   const bool chunked = !buffered && req.framing == BodyFraming::chunked;
   const std::uint64_t length = buffered ? buffered->size() : req.content_length;
 
   std::error_code ec;
   for (unsigned attempt = 0;; ++attempt) {
-    auto conn = take_idle();
+    auto conn = take_idle(endpoint);
     const bool reused = conn != nullptr;
     if (!conn) {
-      conn = co_await connect(deadline, ec);
+      conn = co_await connect(endpoint, deadline, ec);
       if (!conn) {
-        co_await fail(ex, down, ec, ec.message());
-        co_return;
+        healthy_.store(false, std::memory_order_relaxed);
+        co_return TryResult{TryOutcome::not_sent, ec, 0};
       }
       healthy_.store(true, std::memory_order_relaxed);
     }
@@ -391,7 +460,7 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
       std::error_code wec;
       co_await down.respond_error(500, "invalid_upstream_request",
                                   "a policy produced a request that cannot be sent (invalid header, method or path)", wec);
-      co_return;
+      co_return TryResult{};
     }
     const std::string& head_text = c.head;
 
@@ -457,12 +526,11 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
       } else {
         ex.outcome.status = 499;
       }
-      co_return;
+      co_return TryResult{};
     }
     if (ec && write_timed_out) {
       note_error("write_timeout");
-      co_await fail(ex, down, GatewayError::upstream_timeout, "writing the request");
-      co_return;
+      co_return TryResult{TryOutcome::failed_after_send, GatewayError::upstream_timeout, 0};
     }
     if (ec && reused && replayable && attempt == 0) {
       // The pooled connection died under us: one fresh try is safe for a replayable request.
@@ -480,18 +548,21 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
         detail::Metrics::instance().upstream_retries.add(options_.name);
         continue;
       }
-      co_await fail(ex, down, rec, rec.message());
-      co_return;
+      co_return TryResult{TryOutcome::failed_after_send, rec, 0};
     }
 
     // ---- WebSocket ----
     if (head.status == 101) {
       std::error_code wec;
       co_await down.write_head(head, wec);
-      if (wec) co_return;
+      if (wec) co_return TryResult{};
       std::string_view pending(c.buf.data() + c.begin, c.end - c.begin);
       co_await down.tunnel(c.transport, pending, options_.tunnel_idle_timeout, wec);
-      co_return;
+      co_return TryResult{};
+    }
+    if (intercept && retryable_status(head.status)) {
+      // Not relayed: another try (or the final 503) answers. The connection, with its unread body, is dropped.
+      co_return TryResult{TryOutcome::failed_status, {}, head.status};
     }
 
     // ---- relay the response ----
@@ -553,20 +624,132 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
         }
       }
     }
-    if (dec) co_return;  // the client went away; the upstream connection is dropped with it
+    if (dec) co_return TryResult{};  // the client went away; the upstream connection is dropped with it
     if (!complete) {
       // The upstream failed mid-body: the client cannot get an error status any more, so its connection
       // is closed without finishing the body, which tells it the response is incomplete.
       note_error(uec == GatewayError::upstream_timeout ? "read_timeout" : "truncated_body");
       ex.outcome.rejected_by = "upstream_truncated";
       co_await fail(ex, down, uec ? uec : std::error_code(GatewayError::upstream_reset), "");
-      co_return;
+      co_return TryResult{};
     }
     co_await down.finish(dec);
     if (upstream_keep_alive && body_sent && head.framing != BodyFraming::until_close && c.begin == c.end)
-      give_back(std::move(conn));
+      give_back(endpoint, std::move(conn));
+    co_return TryResult{};
+  }
+}
+
+asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) const {
+  ex.outcome.upstream = options_.name;
+  const RequestHead& req = ex.request();
+  std::error_code ec;
+
+  // Circuit breaker: past max_pending requests in flight, answer at once instead of queueing on a slow upstream.
+  struct PendingSlot {
+    std::atomic<std::int64_t>* counter = nullptr;
+    ~PendingSlot() {
+      if (counter) counter->fetch_sub(1, std::memory_order_relaxed);
+    }
+  } slot;
+  if (options_.max_pending > 0) {
+    if (pending_.fetch_add(1, std::memory_order_relaxed) >= static_cast<std::int64_t>(options_.max_pending)) {
+      pending_.fetch_sub(1, std::memory_order_relaxed);
+      note_error("overloaded");
+      ex.outcome.rejected_by = "upstream_overloaded";
+      co_await down.respond_error(503, "upstream_overloaded", "too many requests are in flight to this upstream; retry shortly", ec);
+      co_return;
+    }
+    slot.counter = &pending_;
+  }
+
+  ThreadPool& tp = pool();
+  const RetryOptions& retry = options_.retry;
+  const bool retries = retry.max_retries > 0;
+  if (retries) tp.budget->on_request();
+  // Bounds connecting and sending; once the request is sent it bounds the wait for the response head, so that a
+  // long upload (each read of which has its own timeout) does not eat into the upstream's time to answer.
+  const auto deadline = net::coarse_now() + options_.total_timeout;
+  const Route* route = ex.route();
+  const bool unsafe_ok = route && route->retry.unsafe_methods;
+  const std::string* buffered = ex.buffered_body();
+  std::string held_body;
+  if (retries && unsafe_ok && !buffered && req.framing == BodyFraming::content_length &&
+      req.content_length <= route->retry.max_body_bytes) {
+    // Held whole so that it can be sent again.
+    held_body.reserve(static_cast<std::size_t>(req.content_length));
+    while (!down.body_complete()) {
+      std::string_view piece = co_await down.read_body(ec);
+      if (ec) {
+        auto r = error_response_for(ec);
+        ex.outcome.rejected_by = r.code;
+        detail::Metrics::instance().rejections.add(r.code);
+        std::error_code wec;
+        if (ec != GatewayError::client_closed) co_await down.respond_error(r.status, r.code, r.message, wec);
+        else ex.outcome.status = 499;
+        co_return;
+      }
+      if (piece.empty()) break;
+      held_body.append(piece);
+    }
+    buffered = &held_body;
+  }
+  // A request is sent again only when nothing of it was taken from the client that we could not send again, and
+  // its method is idempotent (the upstream may have acted on the first try: RFC 9110 9.2.2) or the route says
+  // its requests are safe to repeat.
+  const bool replayable = (buffered != nullptr || req.framing == BodyFraming::none) && (is_idempotent(req.method) || unsafe_ok);
+  const bool intercept = retries && replayable;
+
+  std::uint64_t tried = 0;
+  unsigned retried = 0;
+  TryResult last;
+  std::string history;  // "connect refused, 503, ..." for the final message
+  while (true) {
+    const std::size_t e = endpoints_->pick(tp.view, tried);
+    if (e < 64) tried |= std::uint64_t{1} << e;
+    auto try_deadline = deadline;
+    if (retry.per_try_timeout.count() > 0) try_deadline = std::min(deadline, net::coarse_now() + retry.per_try_timeout);
+    if (tp.view.outstanding.size() > e) ++tp.view.outstanding[e];
+    last = co_await try_endpoint(ex, down, e, buffered, replayable, intercept, try_deadline);
+    if (tp.view.outstanding.size() > e) --tp.view.outstanding[e];
+    if (last.outcome == TryOutcome::done) {
+      const int status = ex.outcome.status;
+      if (status == 502 || status == 503 || status == 504) endpoints_->record_failure(e);
+      else endpoints_->record_success(e);
+      co_return;
+    }
+    endpoints_->record_failure(e);
+    std::string what = last.outcome == TryOutcome::failed_status ? fmt::format("status {}", last.status)
+                                                                  : error_response_for(last.error).code;
+    const std::string kind = last.outcome == TryOutcome::failed_status ? fmt::format("status_{}", last.status) : what;
+    history += (history.empty() ? "" : ", ") + what;
+    const bool repeatable = last.outcome == TryOutcome::not_sent || replayable;
+    if (!retries || retried >= retry.max_retries || !repeatable) break;
+    if (!tp.budget->can_retry()) {
+      note_error("retry_budget_exhausted");
+      break;
+    }
+    const auto wait = backoff(retried + 1);
+    if (net::coarse_now() + wait >= deadline) break;
+    tp.budget->spend();
+    ++retried;
+    note_error(kind);  // the last try's error is counted where the answer is made
+    detail::Metrics::instance().upstream_retries.add(options_.name);
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(wait);
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (retries && (retried > 0 || last.outcome == TryOutcome::failed_status)) {
+    note_error(last.outcome == TryOutcome::failed_status ? fmt::format("status_{}", last.status)
+                                                         : std::string(error_response_for(last.error).code));
+    ex.outcome.rejected_by = "upstream_unavailable";
+    if (down.head_sent()) co_return;
+    std::string message = fmt::format("the upstream failed on every try ({} {}: {})", retried + 1, retried ? "tries" : "try", history);
+    std::error_code wec;
+    co_await down.respond_error(503, "upstream_unavailable", message, wec);
     co_return;
   }
+  co_await fail(ex, down, last.error, last.error.message());
 }
 
 }  // namespace
