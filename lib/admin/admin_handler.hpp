@@ -1,5 +1,5 @@
 #pragma once
-// The admin listener's endpoints: /health, /ready, /stats, /metrics.
+// The admin listener's endpoints: /health, /ready, /stats, /metrics, /quota.
 
 #include <functional>
 #include <memory>
@@ -16,6 +16,7 @@ class AdminHandler final : public RequestHandler {
   asio::awaitable<void> handle(Exchange& ex, ClientConnection& down) override;
 
  private:
+  asio::awaitable<void> quota_usage(Exchange& ex, ClientConnection& down);
   std::function<std::shared_ptr<const Gateway>()> current_gateway_;
 };
 

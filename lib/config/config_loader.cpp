@@ -359,6 +359,7 @@ PolicyRegistry PolicyRegistry::with_builtins() {
   r.add("userinfo", config::make_userinfo_policy);
   r.add("ip_rules", config::make_ip_rules_policy);
   r.add("rate_limit", config::make_rate_limit_policy);
+  r.add("quota", config::make_quota_policy);
   r.add("sign", config::make_sign_policy);
   r.add("hmac", config::make_hmac_policy);
   return r;

@@ -7,6 +7,8 @@
 #include "config/secrets.hpp"
 #include "http/char_classes.hpp"
 #include "obsgw/ip_rules.hpp"
+#include "obsgw/quota.hpp"
+#include "obsgw/tenant_resolver.hpp"
 #include "obsgw/rate_limiter.hpp"
 #include "obsgw/server_options.hpp"
 
@@ -34,6 +36,39 @@ std::optional<std::chrono::milliseconds> parse_period(std::string_view s) {
 }
 
 std::string default_limit_name(const ConfigNode& limit) { return limit.path(); }
+
+std::optional<StoreFailureMode> parse_failure_mode(std::string_view s) {
+  if (s == "fail_open") return StoreFailureMode::fail_open;
+  if (s == "fail_closed") return StoreFailureMode::fail_closed;
+  if (s == "local") return StoreFailureMode::local;
+  return std::nullopt;
+}
+
+// The shared "redis" section a policy with "store": "redis" uses; problems of the section itself are reported
+// once, by the loader.
+std::optional<RedisOptions> redis_for(const ConfigNode& node, ConfigProblems& p) {
+  auto section = node.document().find("redis");
+  if (!section) {
+    p.add(node.path() + ".store", "\"redis\" needs the top-level \"redis\" section (address, timeout_ms, ...)");
+    return std::nullopt;
+  }
+  ConfigProblems ignored;
+  return read_redis_options(*section, ignored);
+}
+
+QuotaLimits read_quota_limits(const ConfigNode& n, ConfigProblems& p) {
+  QuotaLimits l;
+  for (const char* key : {"requests", "bytes"}) {
+    auto v = n.find(key);
+    if (!v) continue;
+    if (!v->is_integer() || v->int_value() < 0) {
+      p.add(v->path(), "expected a whole number >= 0");
+      continue;
+    }
+    (std::string_view(key) == "requests" ? l.requests : l.bytes) = static_cast<std::uint64_t>(v->int_value());
+  }
+  return l;
+}
 
 double get_positive(const ConfigNode& n, std::string_view key, double fallback, bool required, ConfigProblems& p) {
   auto v = n.find(key);
@@ -159,31 +194,65 @@ std::shared_ptr<const Policy> make_rate_limit_policy(const ConfigNode& node, Con
   }
   std::string store = node.get_string("store", "local", p);
   if (store == "redis") {
-    auto section = node.document().find("redis");
-    if (!section) {
-      p.add(node.path() + ".store", "\"redis\" needs the top-level \"redis\" section (address, timeout_ms, ...)");
-    } else {
-      ConfigProblems ignored;  // the section's own problems are reported once, by the loader
-      if (auto ro = read_redis_options(*section, ignored)) {
-        try {
-          o.store = redis_limit_store(*ro);
-        } catch (const std::invalid_argument& e) {
-          p.add(section->path(), e.what());
-        }
+    if (auto ro = redis_for(node, p)) {
+      try {
+        o.store = redis_limit_store(*ro);
+      } catch (const std::invalid_argument& e) {
+        p.add("redis", e.what());
       }
     }
   } else if (store != "local") {
     p.add(node.path() + ".store", fmt::format("\"{}\" is not one of local, redis", store));
   }
   std::string failure = node.get_string("on_store_failure", "local", p);
-  if (failure == "fail_open") o.on_store_failure = StoreFailureMode::fail_open;
-  else if (failure == "fail_closed") o.on_store_failure = StoreFailureMode::fail_closed;
-  else if (failure == "local") o.on_store_failure = StoreFailureMode::local;
+  if (auto m = parse_failure_mode(failure)) o.on_store_failure = *m;
   else p.add(node.path() + ".on_store_failure", fmt::format("\"{}\" is not one of local, fail_open, fail_closed", failure));
   o.response_headers = node.get_bool("response_headers", true, p);
   if (p.list().size() != before) return nullptr;
   try {
     return make_rate_limiter(std::move(o));
+  } catch (const std::invalid_argument& e) {
+    p.add(node.path(), e.what());
+    return nullptr;
+  }
+}
+
+std::shared_ptr<const Policy> make_quota_policy(const ConfigNode& node, ConfigProblems& p) {
+  if (!node.expect_object({"type", "name", "period", "mode", "requests", "bytes", "tenants", "store", "on_store_failure"}, p))
+    return nullptr;
+  std::size_t before = p.list().size();
+  QuotaOptions o;
+  o.name = node.get_string("name", "", p);
+  if (o.name.empty() || o.name.size() > 64 || o.name.find(':') != std::string::npos)
+    p.add(node.path() + ".name", "required: 1 to 64 characters without ':' (it names the counters)");
+  std::string period = node.get_string("period", "month", p);
+  if (period == "day") o.period = QuotaPeriod::day;
+  else if (period != "month") p.add(node.path() + ".period", fmt::format("\"{}\" is not one of day, month", period));
+  std::string mode = node.get_string("mode", "enforce", p);
+  if (mode == "alert") o.mode = QuotaMode::alert;
+  else if (mode != "enforce") p.add(node.path() + ".mode", fmt::format("\"{}\" is not one of enforce, alert", mode));
+  o.limits = read_quota_limits(node, p);
+  if (auto tenants = node.find("tenants")) {
+    if (!tenants->is_object()) p.add(tenants->path(), "expected an object of tenant id to {requests, bytes}");
+    for (const auto& [tenant, limits] : tenants->members()) {
+      if (!is_valid_tenant_id(tenant)) p.add(limits.path(), fmt::format("\"{}\" is not a valid tenant id", tenant));
+      if (limits.expect_object({"requests", "bytes"}, p)) o.tenants[tenant] = read_quota_limits(limits, p);
+    }
+  }
+  if (!o.limits.requests && !o.limits.bytes && o.tenants.empty())
+    p.add(node.path(), "limits nothing: give requests, bytes or tenants");
+  std::string store = node.get_string("store", "redis", p);
+  if (store == "redis") {
+    o.redis = redis_for(node, p);
+  } else if (store != "local") {
+    p.add(node.path() + ".store", fmt::format("\"{}\" is not one of redis, local", store));
+  }
+  std::string failure = node.get_string("on_store_failure", "fail_open", p);
+  if (auto m = parse_failure_mode(failure)) o.on_store_failure = *m;
+  else p.add(node.path() + ".on_store_failure", fmt::format("\"{}\" is not one of fail_open, fail_closed, local", failure));
+  if (p.list().size() != before) return nullptr;
+  try {
+    return make_quota(std::move(o));
   } catch (const std::invalid_argument& e) {
     p.add(node.path(), e.what());
     return nullptr;

@@ -1,5 +1,5 @@
 #pragma once
-// Config factories of the traffic policies: "ip_rules", "rate_limit" (keys in docs/configuration.md).
+// Config factories of the traffic policies: "ip_rules", "rate_limit", "quota" (keys in docs/configuration.md).
 
 #include <memory>
 #include <optional>
@@ -15,6 +15,7 @@ namespace obsgw::config {
 
 std::shared_ptr<const Policy> make_ip_rules_policy(const ConfigNode& node, ConfigProblems& p);
 std::shared_ptr<const Policy> make_rate_limit_policy(const ConfigNode& node, ConfigProblems& p);
+std::shared_ptr<const Policy> make_quota_policy(const ConfigNode& node, ConfigProblems& p);
 
 // A list of addresses, CIDR networks and IPv4 wildcards; each bad entry is reported at its own path.
 IpSet read_ip_set(const ConfigNode& parent, std::string_view key, ConfigProblems& p);

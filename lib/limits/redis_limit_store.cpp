@@ -70,11 +70,6 @@ end
 return out
 )lua";
 
-struct ThreadConnection {
-  std::weak_ptr<const void> owner;
-  std::unique_ptr<redis::Connection> connection;
-};
-
 class RedisLimitStore final : public LimitStore {
  public:
   explicit RedisLimitStore(RedisOptions o) : options_(std::move(o)) {
@@ -87,7 +82,7 @@ class RedisLimitStore final : public LimitStore {
   asio::awaitable<Decision> decide(std::span<LimitCharge> charges) override {
     const auto started = clock::now();
     auto executor = co_await asio::this_coro::executor;
-    redis::Connection& c = connection(executor);
+    redis::Connection& c = redis::thread_connection(alive_, executor, options_, kGcraScript);
     std::string command;
     build(command, c.script_sha(), charges);
     redis::Reply reply = co_await c.call(command, started + options_.timeout);
@@ -106,7 +101,7 @@ class RedisLimitStore final : public LimitStore {
 
   void record(std::span<LimitCharge> charges) noexcept override {
     try {
-      redis::Connection* c = existing_connection();
+      redis::Connection* c = redis::existing_thread_connection(alive_);
       std::string command;
       if (c) build(command, c->script_sha(), charges);
       if (!c || !c->send(command)) detail::Metrics::instance().limit_store_errors.add("redis");
@@ -158,28 +153,6 @@ class RedisLimitStore final : public LimitStore {
     d.outcome = refused == 0 ? Outcome::allowed : Outcome::refused;
     d.refused_index = refused == 0 ? 0 : static_cast<std::size_t>(refused - 1);
     return true;
-  }
-
-  // Each io thread has its own connection; they live in thread-local storage so that they close on their own
-  // thread, while its io_context still exists (as the forwarder's pools do).
-  static std::vector<ThreadConnection>& thread_connections() {
-    thread_local std::vector<ThreadConnection> list;
-    return list;
-  }
-
-  redis::Connection* existing_connection() {
-    for (auto& e : thread_connections())
-      if (!e.owner.owner_before(alive_) && !alive_.owner_before(e.owner)) return e.connection.get();
-    return nullptr;
-  }
-
-  redis::Connection& connection(const asio::any_io_executor& executor) {
-    if (auto* c = existing_connection()) return *c;
-    auto& list = thread_connections();
-    std::erase_if(list, [](const ThreadConnection& e) { return e.owner.expired(); });
-    list.push_back({alive_, std::make_unique<redis::Connection>(executor, options_, std::string(kGcraScript))});
-    list.back().connection->ensure_connecting();
-    return *list.back().connection;
   }
 
   RedisOptions options_;

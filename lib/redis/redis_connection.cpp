@@ -263,4 +263,31 @@ asio::awaitable<Reply> Connection::call(std::string_view command, clock::time_po
   co_return std::move(p->reply);
 }
 
+namespace {
+struct ThreadConnection {
+  std::weak_ptr<const void> owner;
+  std::unique_ptr<Connection> connection;
+};
+std::vector<ThreadConnection>& thread_connections() {
+  thread_local std::vector<ThreadConnection> list;
+  return list;
+}
+}  // namespace
+
+Connection* existing_thread_connection(const std::shared_ptr<const void>& owner) noexcept {
+  for (auto& e : thread_connections())
+    if (!e.owner.owner_before(owner) && !owner.owner_before(e.owner)) return e.connection.get();
+  return nullptr;
+}
+
+Connection& thread_connection(const std::shared_ptr<const void>& owner, const asio::any_io_executor& executor,
+                              const RedisOptions& options, std::string_view script) {
+  if (auto* c = existing_thread_connection(owner)) return *c;
+  auto& list = thread_connections();
+  std::erase_if(list, [](const ThreadConnection& e) { return e.owner.expired(); });
+  list.push_back({owner, std::make_unique<Connection>(executor, options, std::string(script))});
+  list.back().connection->ensure_connecting();
+  return *list.back().connection;
+}
+
 }  // namespace obsgw::redis

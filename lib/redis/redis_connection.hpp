@@ -77,4 +77,12 @@ class Connection {
   std::vector<char> in_;
 };
 
+// The calling io thread's connection for `owner` (a store; one connection per store and thread), made and
+// started connecting on first use. Connections live in thread-local storage so that they close on their own
+// thread while its io_context still exists; those of expired owners are dropped as new ones are made.
+Connection& thread_connection(const std::shared_ptr<const void>& owner, const asio::any_io_executor& executor,
+                              const RedisOptions& options, std::string_view script);
+// The calling thread's connection for `owner` if it has one.
+Connection* existing_thread_connection(const std::shared_ptr<const void>& owner) noexcept;
+
 }  // namespace obsgw::redis

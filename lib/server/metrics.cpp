@@ -201,6 +201,9 @@ std::string Metrics::render_prometheus() const {
     line("obsgw_rate_limit_store_duration_seconds_sum {}\n", static_cast<double>(sum_ns) / 1e9);
     line("obsgw_rate_limit_store_duration_seconds_count {}\n", cumulative);
   }
+  out += "# HELP obsgw_quota_exceeded_total Requests over an alert-only quota (they passed), by quota.\n"
+         "# TYPE obsgw_quota_exceeded_total counter\n";
+  for (const auto& [key, n] : quota_exceeded.snapshot()) line("obsgw_quota_exceeded_total{{quota=\"{}\"}} {}\n", prom_label(key), n);
   line("# HELP obsgw_rate_limit_buckets_dropped_total In-process rate-limit buckets dropped at the table's cap.\n"
        "# TYPE obsgw_rate_limit_buckets_dropped_total counter\nobsgw_rate_limit_buckets_dropped_total {}\n",
        limit_buckets_dropped.load(relaxed));

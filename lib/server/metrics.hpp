@@ -106,6 +106,7 @@ class Metrics {
   LabelledCounters upstream_retries; // key: upstream
   LabelledCounters rate_limited;     // key: limit name (refusals only: admissions are not counted per limit)
   LabelledCounters limit_store_errors;  // key: store kind
+  LabelledCounters quota_exceeded;      // key: quota name (alert-only quotas over their limit)
   std::atomic<std::uint64_t> limit_buckets_dropped{0};  // in-process buckets dropped at the table's cap
   std::atomic<std::uint64_t> reloads_ok{0};
   std::atomic<std::uint64_t> reloads_failed{0};
