@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
     std::cerr << "gatewayd: cannot start: " << e.what() << "\n";
     return 1;
   }
+  gateway.reset();  // the server holds it; kept here, a reload could never release its stores and connections
   for (const auto& ep : server->endpoints())
     logger->log(obsgw::LogLevel::info, "listening", {{"address", ep.address().to_string()}, {"port", ep.port()}});
   if (auto admin = server->admin_endpoint())

@@ -45,7 +45,7 @@ class LocalQuotaCounter final : public QuotaCounter {
     apply(c, r.value, b.value);
     return true;
   }
-  asio::awaitable<bool> charge(QuotaCharge& c) override { co_return try_charge(c); }
+  asio::awaitable<bool> charge(QuotaCharge& c, bool) override { co_return try_charge(c); }
   void record(QuotaCharge c) noexcept override {
     try {
       c.enforce = false;
@@ -102,13 +102,27 @@ class RedisQuotaCounter final : public QuotaCounter {
 
   bool try_charge(QuotaCharge&) override { return false; }
 
-  asio::awaitable<bool> charge(QuotaCharge& c) override {
+  asio::awaitable<bool> charge(QuotaCharge& c, bool undo_if_late) override {
     const auto started = std::chrono::steady_clock::now();
     auto executor = co_await asio::this_coro::executor;
     redis::Connection& conn = redis::thread_connection(alive_, executor, options_, kQuotaScript);
     std::string command;
     build(command, conn.script_sha(), c);
-    redis::Reply reply = co_await conn.call(command, started + options_.timeout);
+    std::shared_ptr<redis::Connection::Pending> unanswered;
+    redis::Reply reply = co_await conn.call(command, started + options_.timeout, undo_if_late ? &unanswered : nullptr);
+    if (unanswered) {
+      QuotaCharge back = c;
+      back.request_cost = -back.request_cost;
+      back.byte_cost = -back.byte_cost;
+      back.enforce = false;
+      std::string undo;
+      build(undo, conn.script_sha(), back);
+      redis::Connection::when_late(unanswered, [undo = std::move(undo)](redis::Connection& late_conn, const redisReply& late) {
+        if (late.type == REDIS_REPLY_ARRAY && late.elements == 3 && late.element[0]->type == REDIS_REPLY_INTEGER &&
+            late.element[0]->integer == 0)
+          late_conn.send(undo);  // it was counted: take it back
+      });
+    }
     bool ok = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3;
     for (std::size_t i = 0; ok && i < 3; ++i) ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
     if (ok) {

@@ -29,8 +29,9 @@ class QuotaCounter {
   virtual ~QuotaCounter() = default;
   // Charges now (in process); false when this counter can only answer asynchronously.
   virtual bool try_charge(QuotaCharge& c) = 0;
-  // False when the store could not answer in time.
-  virtual asio::awaitable<bool> charge(QuotaCharge& c) = 0;
+  // False when the store could not answer in time. With `undo_if_late`, a charge that still lands after its
+  // deadline is taken back (the caller refused or counted the request elsewhere).
+  virtual asio::awaitable<bool> charge(QuotaCharge& c, bool undo_if_late = false) = 0;
   // Adds without waiting (bytes of a chunked body, known afterwards); never refuses.
   virtual void record(QuotaCharge c) noexcept = 0;
 };

@@ -85,7 +85,18 @@ class RedisLimitStore final : public LimitStore {
     redis::Connection& c = redis::thread_connection(alive_, executor, options_, kGcraScript);
     std::string command;
     build(command, c.script_sha(), charges);
-    redis::Reply reply = co_await c.call(command, started + options_.timeout);
+    std::shared_ptr<redis::Connection::Pending> unanswered;
+    redis::Reply reply = co_await c.call(command, started + options_.timeout, &unanswered);
+    if (unanswered) {
+      // The decision timed out but still runs on the server: if it charged the buckets, they are given back (the
+      // request was answered by on_store_failure, not admitted by these buckets).
+      redis::Connection::when_late(unanswered, [refund = refund_command(c.script_sha(), charges)](redis::Connection& conn,
+                                                                                                  const redisReply& late) {
+        if (late.type == REDIS_REPLY_ARRAY && late.elements > 0 && late.element[0]->type == REDIS_REPLY_INTEGER &&
+            late.element[0]->integer == 0)
+          conn.send(refund);
+      });
+    }
     Decision d;
     if (!reply || !read(*reply, charges, d)) {
       if (reply && reply->type == REDIS_REPLY_ERROR && std::string_view(reply->str, reply->len).starts_with("NOSCRIPT")) {
@@ -137,6 +148,18 @@ class RedisLimitStore final : public LimitStore {
       for (int k = 0; k < 4; ++k) args.push_back(s[k]);
     }
     redis::append_command(command, args);
+  }
+
+  std::string refund_command(const std::string& sha, std::span<const LimitCharge> charges) const {
+    thread_local std::vector<LimitCharge> negated;
+    negated.assign(charges.begin(), charges.end());
+    for (auto& c : negated) {
+      c.cost = -c.cost;
+      c.force = true;
+    }
+    std::string command;
+    build(command, sha, negated);
+    return command;
   }
 
   static bool read(const redisReply& r, std::span<LimitCharge> charges, Decision& d) {

@@ -85,7 +85,7 @@ class Quota final : public Policy, public detail::QuotaReport {
     for (std::size_t i = 0; i < ex.tenants.size() && i < kMaxTenantsCharged; ++i) {
       limits::QuotaCharge c;
       if (!prepare(ex, ex.tenants[i], p, c)) continue;
-      if (!co_await counter_->charge(c)) {
+      if (!co_await counter_->charge(c, options_.on_store_failure != StoreFailureMode::fail_open)) {
         detail::Metrics::instance().limit_store_errors.add("redis");
         if (options_.on_store_failure == StoreFailureMode::fail_open) continue;
         if (options_.on_store_failure == StoreFailureMode::fail_closed)

@@ -52,6 +52,7 @@ struct Connection::Pending {
   Reply reply;
   bool done = false;
   asio::steady_timer* waiter = nullptr;  // set while a caller waits; null for fire-and-forget commands
+  LateReply late;                        // set when the caller gave up waiting
 };
 
 Connection::Connection(asio::any_io_executor executor, RedisOptions options, std::string script)
@@ -191,9 +192,18 @@ asio::awaitable<void> Connection::read_loop(std::uint64_t gen) {
       }
       auto p = std::move(inflight_.front());
       inflight_.pop_front();
-      p->reply = std::move(reply);
       p->done = true;
-      if (p->waiter) p->waiter->cancel();
+      if (p->waiter) {
+        p->reply = std::move(reply);
+        p->waiter->cancel();
+      } else if (p->late) {
+        try {
+          p->late(*this, *reply);
+        } catch (...) {
+          // Undoing a late effect is best effort; the reply is dropped either way.
+        }
+      }
+      if (generation_ != gen) co_return;  // the handler failed the connection
       continue;
     }
     std::size_t n = co_await socket_.async_read_some(asio::buffer(in_), asio::redirect_error(asio::use_awaitable, ec));
@@ -239,7 +249,11 @@ bool Connection::send(std::string_view command) {
   return true;
 }
 
-asio::awaitable<Reply> Connection::call(std::string_view command, clock::time_point deadline) {
+void Connection::when_late(const std::shared_ptr<Pending>& unanswered, LateReply late) {
+  if (unanswered && !unanswered->done) unanswered->late = std::move(late);
+}
+
+asio::awaitable<Reply> Connection::call(std::string_view command, clock::time_point deadline, std::shared_ptr<Pending>* unanswered) {
   if (state_ != State::ready) {
     ensure_connecting();
     if (state_ == State::connecting) {  // a connection on its way (the first request of a thread): wait within budget
@@ -259,7 +273,8 @@ asio::awaitable<Reply> Connection::call(std::string_view command, clock::time_po
   p->waiter = &timer;
   std::error_code ec;
   if (!p->done) co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  p->waiter = nullptr;  // a reply after this point finds nobody waiting and is dropped with `p`
+  p->waiter = nullptr;  // a reply after this point finds nobody waiting
+  if (!p->done && unanswered) *unanswered = p;
   co_return std::move(p->reply);
 }
 

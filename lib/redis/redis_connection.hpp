@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -41,16 +42,23 @@ class Connection {
   bool ready() const noexcept { return state_ == State::ready; }
   const std::string& script_sha() const noexcept { return script_sha_; }
 
+  // What to do with the reply to a command whose caller stopped waiting (its deadline passed): the command still
+  // ran on the server, and its effect may need undoing. Called on this connection's thread.
+  using LateReply = std::function<void(Connection&, const redisReply&)>;
+
+  struct Pending;
   // Sends `command` (RESP) and waits for its reply until `deadline`. Null when the connection is not ready, fails,
-  // or the deadline passes first (a late reply is then dropped when it comes).
-  asio::awaitable<Reply> call(std::string_view command, std::chrono::steady_clock::time_point deadline);
+  // or the deadline passes first; in that last case `unanswered` (when given) receives the command's handle, to
+  // which when_late() can attach what to do with the reply when it comes.
+  asio::awaitable<Reply> call(std::string_view command, std::chrono::steady_clock::time_point deadline,
+                              std::shared_ptr<Pending>* unanswered = nullptr);
+  static void when_late(const std::shared_ptr<Pending>& unanswered, LateReply late);
   // Sends `command` without waiting; its reply is dropped. False when not ready.
   bool send(std::string_view command);
   // Starts connecting in the background when down and the backoff has passed.
   void ensure_connecting();
 
  private:
-  struct Pending;
   enum class State : unsigned char { down, connecting, ready };
 
   asio::awaitable<void> connect();
