@@ -23,8 +23,10 @@ class RequestSigner final : public Signer {
     for (auto& h : options_.headers) {
       for (char& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if (!http::is_token(h)) throw std::invalid_argument(fmt::format("\"{}\" is not a header name", h));
-      if (proxy::is_proxy_managed(h) || h.starts_with("x-forwarded-") || h == "forwarded" || h.starts_with("x-gateway-"))
+      if (proxy::is_proxy_managed(h) || h.starts_with("x-forwarded-") || h == "forwarded")
         throw std::invalid_argument(fmt::format("\"{}\" is written by the proxy after signing and cannot be signed", h));
+      for (auto own : kSignatureHeaders)
+        if (iequals(h, own)) throw std::invalid_argument(fmt::format("\"{}\" is part of the signature itself", h));
       names_ += (names_.empty() ? "" : ";") + h;
     }
   }
