@@ -61,11 +61,13 @@ std::size_t EndpointSet::pick(ThreadView& view, std::uint64_t tried) const noexc
       if (best == n || view.outstanding[i] < view.outstanding[best]) best = i;
     }
     if (best != n) {
-      view.next = best + 1;
+      // Only a request's first pick moves the rotation: a retry moving it too would start the next request on
+      // the endpoint that just failed.
+      if (tried == 0) view.next = best + 1;
       return best;
     }
   }
-  return view.next++ % n;
+  return tried == 0 ? view.next++ % n : view.next % n;
 }
 
 void EndpointSet::record_success(std::size_t i) noexcept {

@@ -442,6 +442,7 @@ asio::awaitable<TryResult> HttpForwarder::try_endpoint(Exchange& ex, Downstream&
 
   std::error_code ec;
   for (unsigned attempt = 0;; ++attempt) {
+    ++ex.outcome.upstream_tries;  // every attempt counts, refused connections included
     auto conn = take_idle(endpoint);
     const bool reused = conn != nullptr;
     if (!conn) {
@@ -452,7 +453,6 @@ asio::awaitable<TryResult> HttpForwarder::try_endpoint(Exchange& ex, Downstream&
       }
       healthy_.store(true, std::memory_order_relaxed);
     }
-    ++ex.outcome.upstream_tries;
     UpstreamConnection& c = *conn;
     if (!build_head(ex, chunked, has_body ? length : 0, c.head)) {
       ex.outcome.rejected_by = "invalid_upstream_request";
@@ -514,7 +514,9 @@ asio::awaitable<TryResult> HttpForwarder::try_endpoint(Exchange& ex, Downstream&
     }
     bool write_timed_out = c.dog.expired();
     c.dog.disarm();
-    deadline = net::coarse_now() + options_.total_timeout;
+    // Without a per-try timeout, the wait for the answer starts now: a long upload (each read of which has its own
+    // timeout) does not eat into the upstream's time to answer. A per-try timeout bounds the whole try.
+    if (options_.retry.per_try_timeout.count() == 0) deadline = net::coarse_now() + options_.total_timeout;
     if (client_ec) {
       // The client's body was bad, too large or too slow: the upstream got a partial request and is dropped.
       auto r = error_response_for(client_ec);
