@@ -24,8 +24,8 @@ class LimitStore;
 
 enum class LimitKey : unsigned char {
   global,     ///< one bucket for everything the limit sees
-  client_ip,  ///< Exchange::client_address (after trusted proxies)
-  tenant,     ///< Exchange::tenants ("a|b" for a federated query); "-" when none was resolved
+  client_ip,  ///< Exchange::client_address (after trusted proxies); IPv6 by its /64 (LimitSpec::ipv6_prefix)
+  tenant,     ///< each of Exchange::tenants (a federated query a|b is charged to a and to b); "-" when none
   subject,    ///< the identity's subject, else its client id; "-" when anonymous
   route,      ///< the route's name
   header,     ///< a request header's value (first 256 bytes); "-" when absent
@@ -41,6 +41,7 @@ struct LimitSpec {
   std::string name;  ///< names the buckets and the limit in 429 bodies and metrics; unique per store
   LimitKey key = LimitKey::client_ip;
   std::string header;  ///< for LimitKey::header
+  unsigned ipv6_prefix = 64;  ///< for LimitKey::client_ip: IPv6 clients are grouped by this many leading bits
   LimitUnit unit = LimitUnit::requests;
   double rate = 0;                          ///< units per period, > 0
   std::chrono::milliseconds period{1000};  ///< > 0

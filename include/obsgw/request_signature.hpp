@@ -15,8 +15,10 @@
 ///   <timestamp>
 ///   <key id>
 ///   <method>
-///   <path, plus '?' and the query when there is one, exactly as on the request line>
-///   <signed header names, as in X-Gateway-Signed-Headers>
+///   <path, plus '?' and the query when there is one, as on the request line the receiver gets (what the
+///    gateway forwards; an agent signing for the hmac Authenticator signs its path in canonical form: no dot
+///    segments or "//", unreserved characters not percent-encoded, as the gateway normalises it)>
+///   <signed header names, lower-case, as in X-Gateway-Signed-Headers>
 ///   <name>:<value>      one line per signed header: every field of that name, trimmed, joined with ','
 ///                        ("" when absent)
 ///   <hex SHA-256 of the body>

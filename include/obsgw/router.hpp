@@ -57,6 +57,7 @@ struct Route {
 
   // Set by the Router.
   std::size_t body_limit_ = 0;
+  bool keeps_signature_headers = false;  ///< a policy owns X-Gateway-Signature (verifies signed clients)
   std::shared_ptr<detail::RouteCounters> counters;
 };
 

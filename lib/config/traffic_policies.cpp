@@ -158,7 +158,7 @@ std::shared_ptr<const Policy> make_rate_limit_policy(const ConfigNode& node, Con
   }
   if (limits->elements().size() > 16) p.add(limits->path(), "at most 16 limits per policy");
   for (const auto& l : limits->elements()) {
-    if (!l.expect_object({"name", "key", "header", "unit", "rate", "per", "per_ms", "burst"}, p)) continue;
+    if (!l.expect_object({"name", "key", "header", "ipv6_prefix", "unit", "rate", "per", "per_ms", "burst"}, p)) continue;
     LimitSpec s;
     s.name = l.get_string("name", default_limit_name(l), p);
     if (s.name.empty() || s.name.size() > 128 || s.name.find('\x1f') != std::string::npos)
@@ -172,6 +172,7 @@ std::shared_ptr<const Policy> make_rate_limit_policy(const ConfigNode& node, Con
     } else if (l.find("header")) {
       p.add(l.path() + ".header", "only valid with key \"header\"");
     }
+    s.ipv6_prefix = static_cast<unsigned>(l.get_int("ipv6_prefix", 64, 1, 128, p));
     std::string unit = l.get_string("unit", "requests", p);
     if (unit == "bytes") s.unit = LimitUnit::bytes;
     else if (unit != "requests") p.add(l.path() + ".unit", fmt::format("\"{}\" is not one of requests, bytes", unit));

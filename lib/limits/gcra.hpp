@@ -23,7 +23,9 @@ inline GcraStep gcra_step(std::int64_t stored_tat, std::int64_t now, double inte
                           bool force) noexcept {
   GcraStep s;
   const std::int64_t tat = std::max(stored_tat, now);
-  const std::int64_t new_tat = tat + std::llround(cost * interval);
+  // Bounded so that a huge forced charge (a body's size) cannot overflow: a century of debt is plenty.
+  constexpr double kMaxStep = 3.2e18;
+  const std::int64_t new_tat = tat + std::llround(std::clamp(cost * interval, -kMaxStep, kMaxStep));
   const std::int64_t ahead = new_tat - now;
   const std::int64_t tol = std::llround(tolerance);
   if (ahead > tol && !force) {

@@ -67,7 +67,16 @@ class LocalLimitStore final : public LimitStore {
     }
     std::sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(distinct));
     distinct = static_cast<std::size_t>(std::unique(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(distinct)) - order.begin());
-    for (std::size_t i = 0; i < distinct; ++i) shards_[order[i]].mutex.lock();
+    // Locked in index order (no deadlock between decisions), released however this ends (an insert can throw).
+    struct Locks {
+      LocalLimitStore& store;
+      const std::array<std::size_t, kMaxCharges>& order;
+      std::size_t held = 0;
+      ~Locks() {
+        while (held > 0) store.shards_[order[--held]].mutex.unlock();
+      }
+    } locks{*this, order};
+    for (; locks.held < distinct; ++locks.held) shards_[order[locks.held]].mutex.lock();
 
     const std::int64_t now = now_ns();
     std::array<limits::GcraStep, kMaxCharges> steps;
@@ -92,7 +101,6 @@ class LocalLimitStore final : public LimitStore {
     if (all) {
       for (std::size_t i = 0; i < n; ++i) store(shards_[shard_of[i]], charges[i].key, steps[i].new_tat, now);
     }
-    for (std::size_t i = distinct; i-- > 0;) shards_[order[i]].mutex.unlock();
     return d;
   }
 
@@ -108,17 +116,21 @@ class LocalLimitStore final : public LimitStore {
     shard.tat.emplace(std::string(key), tat);
   }
 
-  // Drops buckets that are full again (their entry says nothing), and at the cap any others: a dropped bucket
-  // starts full, so the cap errs towards letting requests through rather than growing without bound.
+  // Drops buckets that are full again (their entry says nothing), and at the cap a tenth of the others: a dropped
+  // bucket starts full, so the cap errs towards letting requests through rather than growing without bound. The
+  // next sweep waits until the shard has grown by half again, so a shard of live buckets is not swept per insert.
   static void sweep(Shard& shard, std::int64_t now) {
     std::erase_if(shard.tat, [now](const auto& e) { return e.second <= now; });
     std::size_t dropped = 0;
-    while (shard.tat.size() >= kMaxPerShard) {
-      shard.tat.erase(shard.tat.begin());
-      ++dropped;
+    if (shard.tat.size() >= kMaxPerShard) {
+      const std::size_t target = kMaxPerShard - kMaxPerShard / 10;
+      while (shard.tat.size() > target) {
+        shard.tat.erase(shard.tat.begin());
+        ++dropped;
+      }
     }
     if (dropped) detail::Metrics::instance().limit_buckets_dropped.fetch_add(dropped, std::memory_order_relaxed);
-    shard.sweep_at = std::max(kFirstSweep, std::min(kMaxPerShard, shard.tat.size() * 2));
+    shard.sweep_at = std::max(kFirstSweep, std::min(kMaxPerShard, shard.tat.size() + shard.tat.size() / 2));
   }
 
   std::array<Shard, kShardCount> shards_;

@@ -1,3 +1,4 @@
+#include <charconv>
 #include <chrono>
 #include <stdexcept>
 
@@ -52,9 +53,21 @@ class HmacAuthenticator final : public Authenticator {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     std::string key_id;
     auto result = verifier_->verify(req.method, target, req.headers, body ? std::string_view(*body) : std::string_view{}, now, &key_id);
-    if (result == SignatureVerifier::Result::ok && options_.reject_replays &&
-        !replays_.first_use(*req.headers.get(kSignatureHeader), now, now + options_.window.count()))
-      return refuse("replayed", "this signature was already used; sign each request anew");
+    if (result == SignatureVerifier::Result::ok && options_.reject_replays) {
+      // Remembered for as long as the signature stays acceptable: a timestamp ahead of our clock is valid until
+      // it falls `window` behind it.
+      const auto ts_text = *req.headers.get(kSignatureTimestampHeader);
+      std::int64_t ts = now;
+      std::from_chars(ts_text.data(), ts_text.data() + ts_text.size(), ts);
+      switch (replays_.first_use(*req.headers.get(kSignatureHeader), now, std::max(now, ts) + options_.window.count())) {
+        case signing::ReplayCache::Use::first: break;
+        case signing::ReplayCache::Use::replay:
+          return refuse("replayed", "this signature was already used; sign each request anew");
+        case signing::ReplayCache::Use::full:
+          return Verdict::reject(503, "replay_cache_full", "too many signed requests are being remembered; retry shortly")
+              .with_header("Retry-After", "1");
+      }
+    }
     if (result != SignatureVerifier::Result::ok) return refuse(to_string(result), message_for(result));
     for (auto h : kSignatureHeaders) req.headers.remove(h);
     for (std::size_t i = 0; i < options_.clients.size(); ++i)

@@ -1,5 +1,6 @@
 #include "obsgw/quota.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <unordered_map>
@@ -75,7 +76,10 @@ class Quota final : public Policy, public detail::QuotaReport {
       limits::QuotaCharge c;
       if (!prepare(ex, ex.tenants[i], p, c)) continue;
       counter_->try_charge(c);
-      if (auto v = conclude(ex, ex.tenants[i], p, c)) return std::move(*v);
+      if (auto v = conclude(ex, ex.tenants[i], p, c)) {
+        undo(ex, i, p);  // the tenants before this one were charged for a request that is now refused
+        return std::move(*v);
+      }
     }
     return Verdict::proceed();
   }
@@ -93,14 +97,26 @@ class Quota final : public Policy, public detail::QuotaReport {
               .with_header("Retry-After", "1");
         limits::local_quota_counter()->try_charge(c);
       }
-      if (auto v = conclude(ex, ex.tenants[i], p, c)) co_return std::move(*v);
+      if (auto v = conclude(ex, ex.tenants[i], p, c)) {
+        undo(ex, i, p);
+        co_return std::move(*v);
+      }
     }
     co_return Verdict::proceed();
   }
 
   void on_complete(const Exchange& ex) const noexcept override {
+    if (ex.tenants.empty()) return;
+    // A later policy refused a request this quota counted: a quota counts what was served.
+    if (ex.outcome.rejecting_policy && ex.outcome.rejecting_policy != this) {
+      try {
+        undo(ex, std::min(ex.tenants.size(), kMaxTenantsCharged), current_period());
+      } catch (...) {
+      }
+      return;
+    }
     // A chunked body's size is known only now.
-    if (ex.request().framing != BodyFraming::chunked || ex.outcome.bytes_in == 0 || ex.tenants.empty()) return;
+    if (ex.request().framing != BodyFraming::chunked || ex.outcome.bytes_in == 0) return;
     if (ex.outcome.rejected_by == "quota_exceeded") return;
     try {
       const Period p = current_period();
@@ -151,14 +167,15 @@ class Quota final : public Policy, public detail::QuotaReport {
 
   // The period is recomputed when it ends, not on every request.
   Period current_period() const {
-    thread_local std::unordered_map<const Quota*, Period> cache;  // keyed per policy: periods differ
+    // Keyed by the policy's serial, not its address: a policy of a later reload may reuse an address.
+    thread_local std::unordered_map<std::uint64_t, Period> cache;
     const std::int64_t now = unix_now();
-    Period& p = cache[this];
+    Period& p = cache[serial_];
     if (p.id.empty() || now >= p.reset || now < p.start) p = period_at(options_.period, now);
     if (cache.size() > 64) {  // policies of retired configurations
       Period keep = p;
       cache.clear();
-      cache[this] = keep;
+      cache[serial_] = keep;
       return keep;
     }
     return p;
@@ -168,6 +185,18 @@ class Quota final : public Policy, public detail::QuotaReport {
     const std::string base = fmt::format("quota:{}:{}:{}", options_.name, tenant, p.id);
     c.requests_key = base + ":requests";
     c.bytes_key = base + ":bytes";
+  }
+
+  // Takes back the charges of the first `count` tenants of this request.
+  void undo(const Exchange& ex, std::size_t count, const Period& p) const {
+    for (std::size_t i = 0; i < count && i < ex.tenants.size(); ++i) {
+      limits::QuotaCharge c;
+      if (!prepare(ex, ex.tenants[i], p, c)) continue;
+      c.request_cost = -c.request_cost;
+      c.byte_cost = -c.byte_cost;
+      c.enforce = false;
+      counter_->record(std::move(c));
+    }
   }
 
   // Fills a charge for `tenant`; false when the tenant has no limit to count against.
@@ -227,6 +256,8 @@ class Quota final : public Policy, public detail::QuotaReport {
                      {"requests_used", c.requests_used}, {"bytes_used", c.bytes_used}});
   }
 
+  static inline std::atomic<std::uint64_t> next_serial_{1};
+  const std::uint64_t serial_ = next_serial_.fetch_add(1, std::memory_order_relaxed);
   QuotaOptions options_;
   std::shared_ptr<limits::QuotaCounter> counter_;
   const char* period_word_;

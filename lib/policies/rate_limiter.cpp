@@ -38,6 +38,21 @@ double parse_number(std::string_view s) {
   return ec == std::errc() ? v : 0;
 }
 
+// The client's part of a bucket key: its address, IPv6 reduced to `v6_prefix` bits (one host usually has a whole
+// /64; keying on /128 would hand it 2^64 buckets).
+void append_client(const asio::ip::address& a, unsigned v6_prefix, const std::string& text, std::string& key) {
+  if (a.is_v4() || v6_prefix >= 128) {
+    key.append(text);
+    return;
+  }
+  auto bytes = a.to_v6().to_bytes();
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned keep = v6_prefix > i * 8 ? std::min(8u, v6_prefix - i * 8) : 0;
+    bytes[i] &= static_cast<unsigned char>(keep == 8 ? 0xff : (0xff00u >> keep) & 0xff);
+  }
+  key.append(asio::ip::make_address_v6(bytes).to_string()).append("/").append(std::to_string(v6_prefix));
+}
+
 long long ceil_seconds(std::int64_t ns) { return ns <= 0 ? 0 : (ns + 999'999'999) / 1'000'000'000; }
 
 struct Limit {
@@ -50,10 +65,13 @@ struct Limit {
   std::string description;   // for 429 messages
 };
 
-// Bucket keys for one request, built in place (no allocation once the buffers have grown).
+// The charges of one request, built in place (no allocation once the buffers have grown). A limit keyed by tenant
+// charges each tenant of a federated query (a|b) separately, so `limit_of` maps a charge back to its limit.
+constexpr std::size_t kMaxCharges = 16;
 struct KeyBuffers {
-  std::array<std::string, kMaxLimits> keys;
-  std::array<LimitCharge, kMaxLimits> charges;
+  std::array<std::string, kMaxCharges> keys;
+  std::array<LimitCharge, kMaxCharges> charges;
+  std::array<std::size_t, kMaxCharges> limit_of{};
 };
 
 class GcraRateLimiter final : public RateLimiter {
@@ -76,6 +94,8 @@ class GcraRateLimiter final : public RateLimiter {
       l.interval_ns = static_cast<double>(std::chrono::nanoseconds(spec.period).count()) / spec.rate;
       l.tolerance_ns = l.interval_ns * l.burst;
       if (l.interval_ns < 1e-3) throw std::invalid_argument(fmt::format("limit \"{}\": rate too high for its period", spec.name));
+      if (l.tolerance_ns > 1e18) throw std::invalid_argument(fmt::format("limit \"{}\": burst × period is too long", spec.name));
+      if (spec.ipv6_prefix > 128) throw std::invalid_argument(fmt::format("limit \"{}\": ipv6_prefix is at most 128", spec.name));
       const double period_s = static_cast<double>(spec.period.count()) / 1000.0;
       l.limit_value = format_number(std::floor(l.burst));
       l.policy_value = fmt::format("{};w={}", format_number(spec.rate), format_number(period_s));
@@ -99,7 +119,7 @@ class GcraRateLimiter final : public RateLimiter {
     if (auto early = fill(ex, buffers, n)) return std::move(*early);
     LimitStore::Decision d;
     if (!options_.store->try_decide({buffers.charges.data(), n}, d)) return Verdict::suspend();
-    return conclude(ex, {buffers.charges.data(), n}, d);
+    return conclude(ex, buffers, n, d);
   }
 
   asio::awaitable<Verdict> on_request_async(Exchange& ex) const override {
@@ -107,6 +127,7 @@ class GcraRateLimiter final : public RateLimiter {
     std::size_t n = 0;
     if (auto early = fill(ex, *buffers, n)) co_return std::move(*early);
     std::span<LimitCharge> charges(buffers->charges.data(), n);
+    const KeyBuffers& b = *buffers;
     LimitStore::Decision d = co_await options_.store->decide(charges);
     if (d.outcome == LimitStore::Outcome::unavailable) {
       detail::Metrics::instance().limit_store_errors.add(std::string(options_.store->kind()));
@@ -118,7 +139,7 @@ class GcraRateLimiter final : public RateLimiter {
         case StoreFailureMode::local: local_limit_store()->try_decide(charges, d); break;
       }
     }
-    co_return conclude(ex, charges, d);
+    co_return conclude(ex, b, n, d);
   }
 
   void on_complete(const Exchange& ex) const noexcept override {
@@ -138,31 +159,38 @@ class GcraRateLimiter final : public RateLimiter {
         if (refund) cost = bytes ? -static_cast<double>(ex.request().framing == BodyFraming::content_length ? ex.request().content_length : 0) : -1;
         else if (bytes) cost = static_cast<double>(ex.outcome.bytes_in);
         if (cost == 0) continue;
-        build_key(limits_[i], ex, buffers.keys[n]);
-        auto& c = buffers.charges[n++];
-        c = LimitCharge{};
-        c.key = buffers.keys[n - 1];
-        c.interval_ns = limits_[i].interval_ns;
-        c.tolerance_ns = limits_[i].tolerance_ns;
-        c.cost = cost;
-        c.force = true;
+        add_charges(limits_[i], i, ex, cost, buffers, n);
       }
+      for (std::size_t k = 0; k < n; ++k) buffers.charges[k].force = true;
       if (n) options_.store->record({buffers.charges.data(), n});
     } catch (...) {
     }
   }
 
  private:
-  void build_key(const Limit& l, const Exchange& ex, std::string& key) const {
+  // Appends the charges of limit `l` (index `li`): one, or one per tenant for a tenant-keyed limit.
+  void add_charges(const Limit& l, std::size_t li, const Exchange& ex, double cost, KeyBuffers& b, std::size_t& n) const {
+    const std::size_t count = l.spec.key == LimitKey::tenant ? std::max<std::size_t>(1, ex.tenants.size()) : 1;
+    for (std::size_t t = 0; t < count && n < kMaxCharges; ++t) {
+      build_key(l, ex, t, b.keys[n]);
+      auto& c = b.charges[n];
+      c = LimitCharge{};
+      c.key = b.keys[n];
+      c.interval_ns = l.interval_ns;
+      c.tolerance_ns = l.tolerance_ns;
+      c.cost = cost;
+      b.limit_of[n] = li;
+      ++n;
+    }
+  }
+
+  void build_key(const Limit& l, const Exchange& ex, std::size_t tenant, std::string& key) const {
     key.assign(l.spec.name);
     key.push_back('\x1f');
     switch (l.spec.key) {
       case LimitKey::global: break;
-      case LimitKey::client_ip: key.append(ex.client_ip()); break;
-      case LimitKey::tenant:
-        if (ex.tenants.empty()) key.push_back('-');
-        for (std::size_t i = 0; i < ex.tenants.size(); ++i) key.append(i ? "|" : "").append(ex.tenants[i]);
-        break;
+      case LimitKey::client_ip: append_client(ex.client_address(), l.spec.ipv6_prefix, ex.client_ip(), key); break;
+      case LimitKey::tenant: key.append(tenant < ex.tenants.size() ? std::string_view(ex.tenants[tenant]) : std::string_view("-")); break;
       case LimitKey::subject:
         if (!ex.identity || !ex.identity->authenticated()) key.push_back('-');
         else key.append(!ex.identity->subject.empty() ? ex.identity->subject : ex.identity->client_id);
@@ -189,24 +217,17 @@ class GcraRateLimiter final : public RateLimiter {
                                  fmt::format("the body ({} bytes) is larger than limit \"{}\" lets through at once ({})",
                                              req.content_length, l.spec.name, l.description));
       }
-      build_key(l, ex, b.keys[i]);
-      auto& c = b.charges[i];
-      c = LimitCharge{};
-      c.key = b.keys[i];
-      c.interval_ns = l.interval_ns;
-      c.tolerance_ns = l.tolerance_ns;
-      c.cost = cost;
+      add_charges(l, i, ex, cost, b, n);
     }
-    n = limits_.size();
     return std::nullopt;
   }
 
-  Verdict conclude(Exchange& ex, std::span<LimitCharge> charges, const LimitStore::Decision& d) const {
+  Verdict conclude(Exchange& ex, const KeyBuffers& b, std::size_t n, const LimitStore::Decision& d) const {
     if (d.outcome == LimitStore::Outcome::refused) {
       // Only the refusing limit speaks: figures an earlier limiter left for an admitted response would contradict it.
       for (auto h : {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"}) ex.response_headers.remove(h);
-      const Limit& l = limits_[d.refused_index];
-      const LimitCharge& c = charges[d.refused_index];
+      const Limit& l = limits_[b.limit_of[d.refused_index]];
+      const LimitCharge& c = b.charges[d.refused_index];
       detail::Metrics::instance().rate_limited.add(l.spec.name);
       const long long retry = std::max(1LL, ceil_seconds(c.retry_after_ns));
       return Verdict::reject(429, "rate_limited",
@@ -217,15 +238,16 @@ class GcraRateLimiter final : public RateLimiter {
           .with_header("RateLimit-Reset", std::to_string(std::max(retry, ceil_seconds(c.reset_ns))))
           .with_header("RateLimit-Policy", l.policy_value);
     }
-    if (options_.response_headers && !charges.empty()) {
+    if (options_.response_headers && n > 0) {
       // The limit closest to refusing speaks for all.
       std::size_t tightest = 0;
       double best = 2;
-      for (std::size_t i = 0; i < charges.size(); ++i) {
-        double share = charges[i].remaining / limits_[i].burst;
+      for (std::size_t i = 0; i < n; ++i) {
+        double share = b.charges[i].remaining / limits_[b.limit_of[i]].burst;
         if (share < best) best = share, tightest = i;
       }
-      const Limit& l = limits_[tightest];
+      const Limit& l = limits_[b.limit_of[tightest]];
+      const auto& charges = b.charges;
       // Several limiters on one route: the one closest to refusing keeps the headers.
       if (auto prev_limit = ex.response_headers.get("RateLimit-Limit")) {
         double prev_share = parse_number(ex.response_headers.get("RateLimit-Remaining").value_or("")) / std::max(1.0, parse_number(*prev_limit));

@@ -669,17 +669,14 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
   const RetryOptions& retry = options_.retry;
   const bool retries = retry.max_retries > 0;
   if (retries) tp.budget->on_request();
-  // Bounds connecting and sending; once the request is sent it bounds the wait for the response head, so that a
-  // long upload (each read of which has its own timeout) does not eat into the upstream's time to answer.
-  const auto deadline = net::coarse_now() + options_.total_timeout;
   const Route* route = ex.route();
   const bool unsafe_ok = route && route->retry.unsafe_methods;
   const std::string* buffered = ex.buffered_body();
   std::string held_body;
   if (retries && unsafe_ok && !buffered && req.framing == BodyFraming::content_length &&
       req.content_length <= route->retry.max_body_bytes) {
-    // Held whole so that it can be sent again.
-    held_body.reserve(static_cast<std::size_t>(req.content_length));
+    // Held whole so that it can be sent again (grown as it arrives: a Content-Length alone reserves nothing).
+    held_body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(req.content_length, 64 * 1024)));
     while (!down.body_complete()) {
       std::string_view piece = co_await down.read_body(ec);
       if (ec) {
@@ -701,6 +698,10 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
   // its requests are safe to repeat.
   const bool replayable = (buffered != nullptr || req.framing == BodyFraming::none) && (is_idempotent(req.method) || unsafe_ok);
   const bool intercept = retries && replayable;
+  // Bounds connecting and sending, from now (after any body was held); once the request is sent it bounds the wait
+  // for the response head, so that a long upload (each read of which has its own timeout) does not eat into the
+  // upstream's time to answer.
+  const auto deadline = net::coarse_now() + options_.total_timeout;
 
   std::uint64_t tried = 0;
   unsigned retried = 0;

@@ -51,6 +51,7 @@ void append_command(std::string& out, const std::vector<std::string_view>& args)
 struct Connection::Pending {
   Reply reply;
   bool done = false;
+  clock::time_point sent;
   asio::steady_timer* waiter = nullptr;  // set while a caller waits; null for fire-and-forget commands
   LateReply late;                        // set when the caller gave up waiting
 };
@@ -59,18 +60,21 @@ Connection::Connection(asio::any_io_executor executor, RedisOptions options, std
     : executor_(std::move(executor)), options_(std::move(options)), script_(std::move(script)), socket_(executor_) {
   script_sha_ = sha1_hex(script_);
   in_.resize(16 * 1024);
+  stall_limit_ = std::max<clock::duration>(std::chrono::seconds(1), options_.timeout * 20);
 }
 
 Connection::~Connection() {
+  *alive_ = false;
   std::error_code ec;
   socket_.close(ec);
   if (reader_) redisReaderFree(reader_);
+  reader_ = nullptr;
 }
 
 void Connection::ensure_connecting() {
   if (state_ != State::down || clock::now() < next_attempt_) return;
   state_ = State::connecting;
-  asio::co_spawn(executor_, connect(), asio::detached);
+  asio::co_spawn(executor_, connect(alive_), asio::detached);
 }
 
 void Connection::wake_ready_waiters() noexcept {
@@ -107,15 +111,15 @@ void Connection::fail(std::string_view why) noexcept {
                      {"retry_in_ms", std::to_string(wait.count())}});
 }
 
-asio::awaitable<void> Connection::connect() {
+asio::awaitable<void> Connection::connect(std::shared_ptr<const bool> alive) {
   const std::uint64_t gen = ++generation_;
   std::error_code ec;
   asio::ip::tcp::resolver resolver(executor_);
   asio::steady_timer guard(executor_);
   guard.expires_after(options_.connect_timeout);
   bool timed_out = false;
-  guard.async_wait([&](std::error_code e) {
-    if (!e && generation_ == gen) {
+  guard.async_wait([&, alive](std::error_code e) {
+    if (!e && *alive && generation_ == gen) {
       timed_out = true;
       std::error_code ignored;
       socket_.close(ignored);
@@ -124,8 +128,9 @@ asio::awaitable<void> Connection::connect() {
   });
   auto results = co_await resolver.async_resolve(options_.host, std::to_string(options_.port),
                                                  asio::redirect_error(asio::use_awaitable, ec));
+  if (!*alive) co_return;
   if (!ec) co_await asio::async_connect(socket_, results, asio::redirect_error(asio::use_awaitable, ec));
-  if (generation_ != gen) co_return;
+  if (!*alive || generation_ != gen) co_return;
   if (ec || timed_out) {
     guard.cancel();
     fail(timed_out ? "connect timed out" : ec.message());
@@ -143,6 +148,7 @@ asio::awaitable<void> Connection::connect() {
   append_command(hello, {"SCRIPT", "LOAD", script_});
   const std::size_t expected = (options_.password.empty() ? 0 : 1) + (options_.database != 0 ? 1 : 0) + 1;
   co_await asio::async_write(socket_, asio::buffer(hello), asio::redirect_error(asio::use_awaitable, ec));
+  if (!*alive) co_return;
   std::size_t got = 0;
   std::string error;
   while (!ec && got < expected && generation_ == gen && !timed_out) {
@@ -161,6 +167,7 @@ asio::awaitable<void> Connection::connect() {
       continue;
     }
     std::size_t n = co_await socket_.async_read_some(asio::buffer(in_), asio::redirect_error(asio::use_awaitable, ec));
+    if (!*alive) co_return;
     if (!ec) redisReaderFeed(reader_, in_.data(), n);
   }
   guard.cancel();
@@ -173,10 +180,10 @@ asio::awaitable<void> Connection::connect() {
   backoff_ = std::chrono::milliseconds(100);
   wake_ready_waiters();
   util::log_event(LogLevel::info, "redis connected", {{"address", fmt::format("{}:{}", options_.host, options_.port)}});
-  asio::co_spawn(executor_, read_loop(gen), asio::detached);
+  asio::co_spawn(executor_, read_loop(gen, alive_), asio::detached);
 }
 
-asio::awaitable<void> Connection::read_loop(std::uint64_t gen) {
+asio::awaitable<void> Connection::read_loop(std::uint64_t gen, std::shared_ptr<const bool> alive) {
   std::error_code ec;
   while (generation_ == gen) {
     void* r = nullptr;
@@ -207,7 +214,7 @@ asio::awaitable<void> Connection::read_loop(std::uint64_t gen) {
       continue;
     }
     std::size_t n = co_await socket_.async_read_some(asio::buffer(in_), asio::redirect_error(asio::use_awaitable, ec));
-    if (generation_ != gen) co_return;
+    if (!*alive || generation_ != gen) co_return;
     if (ec) {
       fail(ec == asio::error::eof ? "closed by the server" : ec.message());
       co_return;
@@ -216,13 +223,13 @@ asio::awaitable<void> Connection::read_loop(std::uint64_t gen) {
   }
 }
 
-asio::awaitable<void> Connection::flush(std::uint64_t gen) {
+asio::awaitable<void> Connection::flush(std::uint64_t gen, std::shared_ptr<const bool> alive) {
   std::error_code ec;
   while (generation_ == gen && !out_.empty()) {
     writing_.swap(out_);
     out_.clear();
     co_await asio::async_write(socket_, asio::buffer(writing_), asio::redirect_error(asio::use_awaitable, ec));
-    if (generation_ != gen) co_return;
+    if (!*alive || generation_ != gen) co_return;
     if (ec) {
       fail(ec.message());
       co_return;
@@ -232,15 +239,26 @@ asio::awaitable<void> Connection::flush(std::uint64_t gen) {
 }
 
 void Connection::queue(std::string_view command, std::shared_ptr<Pending> pending) {
+  pending->sent = clock::now();
   out_.append(command);
   inflight_.push_back(std::move(pending));
   if (!flushing_) {
     flushing_ = true;
-    asio::co_spawn(executor_, flush(generation_), asio::detached);
+    asio::co_spawn(executor_, flush(generation_, alive_), asio::detached);
   }
 }
 
+bool Connection::stalled() {
+  // A server that stops answering without closing the connection (a pause, a network partition) would otherwise
+  // let commands pile up without bound: past a cap, or with the oldest unanswered for too long, start over.
+  if (inflight_.empty()) return false;
+  if (inflight_.size() < kMaxInflight && clock::now() - inflight_.front()->sent < stall_limit_) return false;
+  fail(inflight_.size() >= kMaxInflight ? "too many commands unanswered" : "no reply within the stall limit");
+  return true;
+}
+
 bool Connection::send(std::string_view command) {
+  if (state_ == State::ready && stalled()) return false;
   if (state_ != State::ready) {
     ensure_connecting();
     return false;
@@ -266,6 +284,7 @@ asio::awaitable<Reply> Connection::call(std::string_view command, clock::time_po
     }
     if (state_ != State::ready || clock::now() >= deadline) co_return nullptr;
   }
+  if (stalled()) co_return nullptr;
   auto p = std::make_shared<Pending>();
   queue(command, p);
   asio::steady_timer timer(executor_);

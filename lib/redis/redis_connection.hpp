@@ -61,13 +61,18 @@ class Connection {
  private:
   enum class State : unsigned char { down, connecting, ready };
 
-  asio::awaitable<void> connect();
-  asio::awaitable<void> read_loop(std::uint64_t generation);
-  asio::awaitable<void> flush(std::uint64_t generation);
+  // The loops run detached; `alive` (false once this connection is destroyed) is checked after every suspension
+  // before they touch the connection again.
+  asio::awaitable<void> connect(std::shared_ptr<const bool> alive);
+  asio::awaitable<void> read_loop(std::uint64_t generation, std::shared_ptr<const bool> alive);
+  asio::awaitable<void> flush(std::uint64_t generation, std::shared_ptr<const bool> alive);
   void queue(std::string_view command, std::shared_ptr<Pending> pending);
+  bool stalled();
+  static constexpr std::size_t kMaxInflight = 10000;
   void fail(std::string_view why) noexcept;
 
   asio::any_io_executor executor_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   RedisOptions options_;
   std::string script_;
   std::string script_sha_;
@@ -80,6 +85,7 @@ class Connection {
   bool flushing_ = false;
   std::deque<std::shared_ptr<Pending>> inflight_;
   std::vector<asio::steady_timer*> ready_waiters_;  // callers waiting (within their budget) for a connection
+  std::chrono::steady_clock::duration stall_limit_;  // no reply for this long: the connection is taken as dead
   void wake_ready_waiters() noexcept;
   redisReader* reader_ = nullptr;
   std::vector<char> in_;

@@ -43,6 +43,9 @@ Router::Router(std::vector<Route> routes) : routes_(std::move(routes)) {
                      [](const auto& a, const auto& b) { return a->phase() < b->phase(); });
     r.body_limit_ = 0;
     for (const auto& p : r.policies) r.body_limit_ = std::max(r.body_limit_, p->body_limit());
+    r.keeps_signature_headers = false;
+    for (const auto& p : r.policies)
+      for (const auto& h : p->owned_request_headers()) r.keeps_signature_headers |= iequals(h, "X-Gateway-Signature");
     if (!r.counters) r.counters = detail::Metrics::instance().route(r.name);
     r.match.host = lower(r.match.host);
 

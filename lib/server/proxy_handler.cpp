@@ -19,16 +19,14 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
   std::shared_ptr<const Gateway> gw = gateway_;  // this exchange finishes on the snapshot it started with
   RequestHead& req = ex.request();
 
-  // Hop-by-hop headers go first, before any policy adds headers: a client must not be able to name a
-  // gateway-set header in Connection and have the proxy strip it.
-  proxy::remove_hop_by_hop(req.headers, req.websocket_upgrade);
+  // The client is resolved before hop-by-hop removal: a proxy relaying `Connection: X-Forwarded-For` must not
+  // erase the chain and make itself the client.
   if (auto client = net::resolve_client(gw->options().trusted_proxies, ex.connection().peer_address, req.headers))
     ex.set_client(client->address, std::move(client->forwarded_for));
   note_client(ex.client_address());
-  // X-Gateway-* headers are the gateway's own: a client's copy never reaches an upstream.
-  ex.set_region(gw->options().region);
-  if (!gw->options().region.empty()) req.headers.set("X-Gateway-Region", gw->options().region);
-  else req.headers.remove("X-Gateway-Region");
+  // Hop-by-hop headers go next, before any policy adds headers: a client must not be able to name a
+  // gateway-set header in Connection and have the proxy strip it.
+  proxy::remove_hop_by_hop(req.headers, req.websocket_upgrade);
 
   if (auto id = req.headers.get("x-request-id"); id && util::is_valid_request_id(*id)) ex.set_request_id(std::string(*id));
   else ex.set_request_id(util::generate_request_id());
@@ -53,6 +51,15 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
   }
   const Route& route = *match.route;
   ex.set_route(&route);
+  // X-Gateway-* headers are the gateway's own: a client's copy never reaches an upstream (a captured signed
+  // request replayed through the gateway, a forged region). Only a route that verifies signed clients (the hmac
+  // Authenticator owns the signature headers) lets its policies see them; it removes them itself.
+  req.headers.remove_if([&](const auto& f) {
+    return f.name.size() > 10 && iequals(f.name.substr(0, 10), "x-gateway-") &&
+           !(route.keeps_signature_headers && !iequals(f.name, "x-gateway-region"));
+  });
+  ex.set_region(gw->options().region);
+  if (!gw->options().region.empty()) req.headers.set("X-Gateway-Region", gw->options().region);
   if (route.has_rewrite && route.match.prefix) {
     ex.keep_client_path();
     std::string rest = req.path.substr(std::min(route.match.path.size(), req.path.size()));

@@ -14,8 +14,13 @@ class ReplayCache {
  public:
   explicit ReplayCache(std::size_t max_entries = 1'000'000) : max_per_shard_(max_entries / kShards + 1) {}
 
-  // Records `signature` as seen until `expires` (Unix seconds). False when it was already seen and has not expired.
-  bool first_use(std::string_view signature, std::int64_t now, std::int64_t expires);
+  enum class Use : unsigned char {
+    first,   // recorded now
+    replay,  // seen before and not expired
+    full,    // the shard is full of live signatures: refuse rather than forget one (forgetting allows a replay)
+  };
+  // Records `signature` as seen until `expires` (Unix seconds).
+  Use first_use(std::string_view signature, std::int64_t now, std::int64_t expires);
 
  private:
   static constexpr std::size_t kShards = 32;

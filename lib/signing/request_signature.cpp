@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <stdexcept>
@@ -53,7 +54,7 @@ struct ThreadMacs {
     for (auto& e : entries) EVP_MAC_CTX_free(e.ctx);
   }
 };
-constexpr std::size_t kThreadMacs = 16;
+constexpr std::size_t kThreadMacs = 64;
 
 }  // namespace
 
@@ -111,8 +112,14 @@ SigningKey::~SigningKey() { OPENSSL_cleanse(secret_.data(), secret_.size()); }
 std::string SigningKey::sign(std::string_view text) const {
   thread_local ThreadMacs macs;
   EVP_MAC_CTX* ctx = nullptr;
-  for (auto& e : macs.entries)
-    if (e.serial == serial_) ctx = e.ctx;
+  for (std::size_t i = 0; i < macs.entries.size(); ++i)
+    if (macs.entries[i].serial == serial_) {
+      ctx = macs.entries[i].ctx;
+      // Least recently used goes first when the cache is full: move this one to the back.
+      if (i + 1 != macs.entries.size()) std::rotate(macs.entries.begin() + static_cast<std::ptrdiff_t>(i),
+                                                    macs.entries.begin() + static_cast<std::ptrdiff_t>(i) + 1, macs.entries.end());
+      break;
+    }
   if (!ctx) {
     ctx = EVP_MAC_CTX_new(hmac_mac());
     if (!ctx) throw std::runtime_error("HMAC context allocation failed");
@@ -122,7 +129,7 @@ std::string SigningKey::sign(std::string_view text) const {
       EVP_MAC_CTX_free(ctx);
       throw std::runtime_error("HMAC keying failed");
     }
-    if (macs.entries.size() >= kThreadMacs) {  // keys of retired configurations go first
+    if (macs.entries.size() >= kThreadMacs) {  // the least recently used goes
       EVP_MAC_CTX_free(macs.entries.front().ctx);
       macs.entries.erase(macs.entries.begin());
     }

@@ -42,14 +42,15 @@ class CheckTest(unittest.TestCase):
     def test_unknown_key(self):
         """An unknown key is named with its path, followed by the keys that are allowed there."""
         cfg = minimal_config(bogus=1)
-        cfg["upstreams"]["u"]["retries"] = 3
+        cfg["upstreams"]["u"]["retry_count"] = 3
         problems, path = self.assert_invalid(cfg)
         expected = {
             "server.bogus": {"listen", "tls", "admin_listen", "threads", "max_connections", "drain_timeout_ms",
                              "limits", "timeouts"},
-            "upstreams.u.retries": {"url", "tls", "connect_timeout_ms", "read_timeout_ms", "total_timeout_ms",
-                                    "tunnel_idle_timeout_ms", "max_idle_connections", "idle_timeout_ms",
-                                    "preserve_host", "expose_errors"},
+            "upstreams.u.retry_count": {"url", "endpoints", "balance", "health_check", "outlier", "retries",
+                                        "max_pending", "tls", "connect_timeout_ms", "read_timeout_ms",
+                                        "total_timeout_ms", "tunnel_idle_timeout_ms", "max_idle_connections",
+                                        "idle_timeout_ms", "preserve_host", "expose_errors"},
         }
         for key_path, known in expected.items():
             prefix = f"{path}: {key_path}: unknown key (known keys: "

@@ -106,7 +106,8 @@ class SignedForwardingTest(unittest.TestCase):
                    policies=[{"type": "hmac", "window_s": 60,
                               "clients": [{"key_id": "agent-7", "secret_file": agent_key, "subject": "edge-agent",
                                            "tenants": ["acme"]}]},
-                             {"type": "tenant"}, sign])])
+                             {"type": "tenant"}, sign]),
+             route("plain", "backend", path_prefix="/plain", tag=False)])
         cls.gw = Gateway.start(config)
 
     @classmethod
@@ -169,6 +170,17 @@ class SignedForwardingTest(unittest.TestCase):
         self.assertNotEqual(headers["X-Gateway-Signature"], "sha256=forged")
         self.assertEqual(headers["X-Gateway-Content-SHA256"], hashlib.sha256(b"").hexdigest())
         self.assertTrue(self.verify(method, target, headers, got, {"gw-1": GATEWAY_SECRET}))
+
+    def test_client_signature_headers_never_reach_an_unsigned_route(self):
+        """On a route that neither signs nor verifies, a client's X-Gateway-* headers (a captured signed request
+        replayed through the gateway) are removed, not forwarded."""
+        r = request(self.gw.port, "GET", "/plain/x", {"X-Gateway-Signature": "sha256=" + "0" * 64,
+                                                      "X-Gateway-Key-Id": "gw-1", "X-Gateway-Timestamp": "1",
+                                                      "x-gateway-content-sha256": "abc", "X-Gateway-Other": "y"})
+        self.assertEqual(r.status, 200)
+        method, target, headers, got = self.forwarded()
+        self.assertEqual(target, "/base/plain/x")
+        self.assertEqual([k for k in headers.keys() if k.lower().startswith("x-gateway-")], [])
 
     def test_chunked_body_is_held_and_signed(self):
         pieces = [b"a" * 100, b"b" * 200, b"c" * 300]

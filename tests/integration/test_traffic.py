@@ -274,6 +274,15 @@ class TrustedProxiesTest(unittest.TestCase):
         on plus the peer, and the access log names the client."""
         self.assert_chain("6.6.6.6, 203.0.113.5", "203.0.113.5, 127.0.0.1", "203.0.113.5")
 
+    def test_connection_header_cannot_erase_the_chain(self):
+        """A trusted proxy relaying `Connection: X-Forwarded-For` (hop-by-hop removal) must not erase the chain and
+        make itself the client: the client is resolved first, and the deny list still judges it."""
+        self.assert_chain("203.0.113.5", "203.0.113.5, 127.0.0.1", "203.0.113.5",
+                          headers=[("Connection", "X-Forwarded-For")])
+        r = self.get("/guarded/conn", "203.0.113.9", [("Connection", "X-Forwarded-For")])
+        self.assertEqual(r.status, 403)
+        self.assertEqual(r.json()["error"], "ip_denied")
+
     def test_trusted_hops_after_the_client_are_kept(self):
         """Trusted hops (10.x) right of the client stay in the forwarded chain; the client is the first untrusted."""
         self.assert_chain("6.6.6.6, 198.51.100.7, 10.1.2.3, 10.9.9.9", "198.51.100.7, 10.1.2.3, 10.9.9.9, 127.0.0.1",

@@ -170,9 +170,19 @@ TEST(RateLimiter, KeysSeparateBuckets) {
   EXPECT_EQ(decide(*tenant, {.tenants = {"acme"}}), "proceed");
   EXPECT_EQ(decide(*tenant, {.ip = "192.0.2.9", .tenants = {"acme"}}), "rate_limited");
   EXPECT_EQ(decide(*tenant, {.tenants = {"globex"}}), "proceed");
-  EXPECT_EQ(decide(*tenant, {.tenants = {"acme", "globex"}}), "proceed");  // a federated query is its own key
+  // A federated query is charged to each of its tenants (not to a bucket of its own: reordering "a|b" must not
+  // mint fresh buckets), all or nothing.
+  EXPECT_EQ(decide(*tenant, {.tenants = {"globex", "acme"}}), "rate_limited");
+  EXPECT_EQ(decide(*tenant, {.tenants = {"initech", "umbrella"}}), "proceed");
+  EXPECT_EQ(decide(*tenant, {.tenants = {"umbrella"}}), "rate_limited");
   EXPECT_EQ(decide(*tenant, {}), "proceed");                               // no tenant: one shared "-" bucket
   EXPECT_EQ(decide(*tenant, {}), "rate_limited");
+
+  // IPv6 clients are grouped by /64: one host usually holds a whole /64.
+  auto ip = one_per(LimitKey::client_ip);
+  EXPECT_EQ(decide(*ip, {.ip = "2001:db8:1:2::1"}), "proceed");
+  EXPECT_EQ(decide(*ip, {.ip = "2001:db8:1:2:ffff::99"}), "rate_limited");
+  EXPECT_EQ(decide(*ip, {.ip = "2001:db8:1:3::1"}), "proceed");
 
   auto subject = one_per(LimitKey::subject);
   EXPECT_EQ(subject->phase(), Phase::limit);
