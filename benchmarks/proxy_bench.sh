@@ -38,10 +38,33 @@
 # gatewayd's verification cost per request) >= 0.80 ("approaching openssl"). With JWT=1 the report is
 # <date>-jwt.md instead of <date>-proxy.md; the plain columns are measured exactly as without it.
 #
+# With TRAFFIC=1, three more columns (GET and POST), each its own gatewayd (1 io thread, pinned like the others,
+# an admin listener for /metrics) whose one route has traffic policies:
+#   gatewayd-limits        rate_limit, in process: per-IP ("bench-ip", key client_ip) and per-tenant
+#                          ("bench-tenant", key header X-Scope-OrgID), 1e9/second each: limits that never refuse,
+#                          so what is measured is the cost of deciding (and of the RateLimit-* response headers)
+#   gatewayd-limits-redis  the same limits with "store": "redis" against a redis-server started here (pinned to
+#                          LOAD_CPU like the backend; --save '' --appendonly no), redis.timeout_ms 50
+#   gatewayd-sign          sign: HMAC-SHA256 (key id "bench", a 64-byte secret file) over x-scope-orgid and
+#                          content-type plus the body's SHA-256 (the body is read whole before forwarding)
+# The per-tenant limit is keyed by the X-Scope-OrgID header because the benchmark has no authentication. In
+# TRAFFIC=1 mode wrk sends X-Scope-OrgID on every request of every column (plain ones too, so all columns carry
+# the same bytes), cycling through TRAFFIC_TENANTS tenants ("tenant-0" ..) request by request (requests are
+# formatted once per wrk thread, in init()). /metrics of each traffic gatewayd is read around every measurement
+# (outside the CPU-time window): rate-limit refusals (must stay 0), and for the Redis column the store's round
+# trips (obsgw_rate_limit_store_duration_seconds_count, about one per request: proof the decisions went to Redis)
+# and store errors (must stay 0); the redis-server's own CPU time per request is reported beside it. Before
+# measuring, the sign column's signature is checked end to end: a backend location echoes what it received, and
+# the HMAC is recomputed here with openssl. Goals (PASS/MISS, GET and POST): limits req/s >= 0.95 x gatewayd;
+# limits-redis req/s >= 0.5 x limits; sign POST req/s >= 0.90 x gatewayd (GET for information); the sign
+# column's added DUT CPU per POST (sign - gatewayd) is reported against the later goal of <= 8 µs. With TRAFFIC=1
+# the report is <date>-traffic.md (<date>-jwt-traffic.md with JWT=1 as well).
+#
 # Run:
 #   benchmarks/proxy_bench.sh                       # builds Release gatewayd in build-release first
 #   GATEWAYD=build/apps/gatewayd/gatewayd REPS=5 DURATION=5s benchmarks/proxy_bench.sh
 #   JWT=1 REPS=5 DURATION=5s benchmarks/proxy_bench.sh   # + JWT columns, report <date>-jwt.md
+#   TRAFFIC=1 REPS=5 DURATION=5s benchmarks/proxy_bench.sh   # + rate limit / Redis / signing columns, <date>-traffic.md
 #
 # Settings (environment):
 #   GATEWAYD      gatewayd binary to test; unset: build it (Release) in $REPO/build-release with ninja -j1
@@ -50,7 +73,7 @@
 #   CONNS         wrk -c, default 50                  WRK_THREADS  wrk -t, default 2
 #   BODY_BYTES    POST body size, default 10240       ACCESS_LOG  1: gatewayd writes its access log
 #   DUT_CPU       CPU of the server under test, 0     LOAD_CPU    CPU of wrk and the backend, 1
-#   BASE_PORT     first of 6 (JWT=1: 12) ports, 19180  RESULTS_DIR default $REPO/benchmarks/results
+#   BASE_PORT     first of 6 (JWT=1: 12, TRAFFIC=1: 19) ports, 19180  RESULTS_DIR default $REPO/benchmarks/results
 #   UNPINNED      1: add two columns without taskset for gatewayd and wrk (the backend stays on LOAD_CPU):
 #                 "gatewayd-unpinned" (1 io thread) and "gatewayd-2t" (2 io threads). Default 0.
 #   JWT           1: add the three JWT columns above (ports BASE_PORT+6 .. BASE_PORT+11). Default 0.
@@ -58,9 +81,16 @@
 #                 JWT_TOKENS/WRK_THREADS, which must exceed its requests in one measurement (about 50k at 20k req/s
 #                 for 5 s with 2 threads)
 #   JWT_TOKEN_TTL_S  lifetime (exp - now) of the generated tokens, default 604800 (7 days)
+#   TRAFFIC       1: add the three traffic columns above (ports BASE_PORT+12 .. BASE_PORT+18: gatewayd-limits +12,
+#                 gatewayd-limits-redis +13, gatewayd-sign +14, redis-server +15, their admin listeners +16 .. +18).
+#                 Default 0.
+#   TRAFFIC_TENANTS  distinct X-Scope-OrgID values wrk cycles through with TRAFFIC=1, default 20
+#   REDIS_SERVER  redis-server binary for TRAFFIC=1, default the one on PATH (Debian: /usr/bin/redis-server)
 #
 # Needs wrk and nginx (Debian: wrk, nginx-light; installed with apt-get when missing and run as root),
-# curl, taskset, pgrep; with JWT=1 also g++, the OpenSSL headers (libssl-dev) and the openssl command.
+# curl, taskset, pgrep; with JWT=1 also g++, the OpenSSL headers (libssl-dev) and the openssl command; with
+# TRAFFIC=1 redis-server (Debian: redis-server, installed with apt-get when missing and run as root), openssl and
+# sha256sum.
 # Everything lives in a temporary directory that is removed at exit, and every
 # process started here is stopped by its PID.
 
@@ -85,6 +115,9 @@ UNPINNED=${UNPINNED:-0}
 JWT=${JWT:-0}
 JWT_TOKENS=${JWT_TOKENS:-300000}
 JWT_TOKEN_TTL_S=${JWT_TOKEN_TTL_S:-604800}
+TRAFFIC=${TRAFFIC:-0}
+TRAFFIC_TENANTS=${TRAFFIC_TENANTS:-20}
+REDIS_SERVER=${REDIS_SERVER:-$(command -v redis-server || echo /usr/bin/redis-server)}
 
 readonly BACKEND_PORT=$BASE_PORT
 readonly DIRECT_PORT=$((BASE_PORT + 1))
@@ -98,6 +131,12 @@ readonly JWT_NEW_ES256_PORT=$((BASE_PORT + 8))
 readonly JWT_ADMIN_BASE_PORT=$((BASE_PORT + 9))   # admin (/metrics) of the three JWT gatewayds: +9, +10, +11
 readonly JWT_ISSUER=https://idp.example
 readonly JWT_AUDIENCE=urn:obsgw
+readonly LIMITS_PORT=$((BASE_PORT + 12))
+readonly LIMITS_REDIS_PORT=$((BASE_PORT + 13))
+readonly SIGN_PORT=$((BASE_PORT + 14))
+readonly REDIS_PORT=$((BASE_PORT + 15))
+readonly TRAFFIC_ADMIN_BASE_PORT=$((BASE_PORT + 16))  # admin (/metrics) of the three traffic gatewayds: +16 .. +18
+readonly SIGN_KEY_ID=bench
 CLK_TCK=$(getconf CLK_TCK)
 readonly CLK_TCK
 
@@ -111,12 +150,14 @@ declare -A COLUMN_TOKEN=()   # column -> the one token every request carries (jw
 declare -A COLUMN_TOKEN_FILE=()  # column -> file of tokens, one per request (jwt-new-*)
 declare -A COLUMN_ADMIN=()   # column -> admin port whose /metrics counts verifications and cache hits
 declare -A COLUMN_RESTART=() # column -> 1: restart its gatewayd before each measurement (empty token cache)
+declare -A COLUMN_TRAFFIC_ADMIN=()  # column -> admin port whose /metrics counts limiter refusals and store trips
 declare -a HELPER_PIDS=()    # token generators running in the background
 COLUMNS=()
 VERDICTS=()                  # "METHOD: gatewayd/nginx ..." lines, printed at the end
 OVERALL=MISS
 JWT_LINES=()                 # JWT verdict lines of the report
 JWT_OVERALL=MISS
+TRAFFIC_OVERALL=MISS
 
 log() { printf '[proxy_bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -136,6 +177,7 @@ install_tools_if_missing() {
   local missing=()
   command -v wrk >/dev/null || missing+=(wrk)
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  if [ "$TRAFFIC" = 1 ] && [ ! -x "$REDIS_SERVER" ]; then missing+=(redis-server); REDIS_SERVER=/usr/bin/redis-server; fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     die "missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root"
@@ -150,6 +192,11 @@ require_tools() {
   for t in wrk curl taskset pgrep getconf; do command -v "$t" >/dev/null || die "$t not found"; done
   if [ "$JWT" = 1 ]; then
     for t in g++ openssl; do command -v "$t" >/dev/null || die "$t not found (needed with JWT=1)"; done
+  fi
+  if [ "$TRAFFIC" = 1 ]; then
+    for t in openssl sha256sum; do command -v "$t" >/dev/null || die "$t not found (needed with TRAFFIC=1)"; done
+    [ -x "$REDIS_SERVER" ] || die "redis-server not found (REDIS_SERVER=$REDIS_SERVER; needed with TRAFFIC=1)"
+    [ "$TRAFFIC_TENANTS" -ge 1 ] 2>/dev/null || die "TRAFFIC_TENANTS must be a positive number"
   fi
   NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
   [ -x "$NGINX_BIN" ] || die "nginx not found"
@@ -178,6 +225,8 @@ check_ports_free() {
   local ports=("$BACKEND_PORT" "$DIRECT_PORT" "$GATEWAY_PORT" "$NGINX_PORT" "$GATEWAY_UNPINNED_PORT" "$GATEWAY_2T_PORT")
   [ "$JWT" = 1 ] && ports+=("$JWT_CACHED_PORT" "$JWT_NEW_RS256_PORT" "$JWT_NEW_ES256_PORT" "$JWT_ADMIN_BASE_PORT"
     "$((JWT_ADMIN_BASE_PORT + 1))" "$((JWT_ADMIN_BASE_PORT + 2))")
+  [ "$TRAFFIC" = 1 ] && ports+=("$LIMITS_PORT" "$LIMITS_REDIS_PORT" "$SIGN_PORT" "$REDIS_PORT" "$TRAFFIC_ADMIN_BASE_PORT"
+    "$((TRAFFIC_ADMIN_BASE_PORT + 1))" "$((TRAFFIC_ADMIN_BASE_PORT + 2))")
   for p in "${ports[@]}"; do
     port_in_use "$p" && die "port $p is in use; set BASE_PORT"
   done
@@ -264,15 +313,23 @@ $body
 EOF
 }
 
-start_backend() {  # NAME PORT CPU: the fast backend (200 + small JSON for GET, 204 for POST)
-  local name=$1 port=$2 cpu=$3
+# start_backend NAME PORT CPU: the fast backend (200 + small JSON for GET, 204 for POST). With TRAFFIC=1 it also
+# has /bench/signature (never measured), which echoes the signature headers it received (check_sign_answers).
+start_backend() {
+  local name=$1 port=$2 cpu=$3 echo_location=""
+  # shellcheck disable=SC2016  # $http_* and $request_* are nginx's, not the shell's
+  [ "$TRAFFIC" = 1 ] && echo_location='
+        location = /bench/signature {
+            default_type text/plain;
+            return 200 "$http_x_gateway_timestamp\n$http_x_gateway_key_id\n$request_method\n$request_uri\n$http_x_gateway_signed_headers\nx-scope-orgid:$http_x_scope_orgid\ncontent-type:$http_content_type\n$http_x_gateway_content_sha256\n$http_x_gateway_signature\n";
+        }'
   # shellcheck disable=SC2016  # $request_method is nginx's, not the shell's
   write_nginx_config "$name" "$port" '
         location / {
             if ($request_method = POST) { return 204; }
             default_type application/json;
             return 200 '"'"'{"status":"success","data":{"resultType":"vector","result":[]}}'"'"';
-        }'
+        }'"$echo_location"
   start_server "$name" "$cpu" "$NGINX_BIN" -p "$WORK/nginx/$name" -c "$WORK/nginx/$name/nginx.conf" \
     -e "$WORK/nginx/$name/error.log"
   wait_listening "$name" "$port"
@@ -291,17 +348,20 @@ start_nginx_proxy() {  # NAME PORT CPU
   wait_listening "$name" "$port"
 }
 
-# start_gatewayd NAME PORT CPU_OR_EMPTY THREADS [POLICIES_JSON ADMIN_PORT]: POLICIES_JSON is the route's
-# "policies" array (JWT columns), ADMIN_PORT the admin listener serving /metrics.
+# start_gatewayd NAME PORT CPU_OR_EMPTY THREADS [POLICIES_JSON ADMIN_PORT TOP_JSON]: POLICIES_JSON is the route's
+# "policies" array (JWT and traffic columns), ADMIN_PORT the admin listener serving /metrics, TOP_JSON more
+# top-level members (the "redis" section).
 start_gatewayd() {
-  local name=$1 port=$2 cpu=$3 threads=$4 policies=${5:-} admin=${6:-} access_log=false conf=$WORK/$1.json
-  local route_extra="" server_extra=""
+  local name=$1 port=$2 cpu=$3 threads=$4 policies=${5:-} admin=${6:-} top=${7:-} access_log=false conf=$WORK/$1.json
+  local route_extra="" server_extra="" top_extra=""
   [ "$ACCESS_LOG" = 1 ] && access_log=true
   [ -n "$policies" ] && route_extra=", \"policies\": $policies"
   [ -n "$admin" ] && server_extra=", \"admin_listen\": \"127.0.0.1:$admin\""
+  [ -n "$top" ] && top_extra="
+  $top,"
   cat >"$conf" <<EOF
 {
-  "server": {"listen": ["127.0.0.1:$port"], "threads": $threads, "drain_timeout_ms": 2000$server_extra},
+  "server": {"listen": ["127.0.0.1:$port"], "threads": $threads, "drain_timeout_ms": 2000$server_extra},$top_extra
   "logging": {"level": "warn", "access_log": $access_log},
   "upstreams": {"backend": {"url": "http://127.0.0.1:$BACKEND_PORT"}},
   "routes": [{"name": "all", "match": {"path_prefix": "/"}, "upstream": "backend"$route_extra}]
@@ -519,6 +579,54 @@ run_openssl_speed() {
   log "openssl on CPU $DUT_CPU: RSA-2048 verify/s $OPENSSL_RSA_VERIFY, ECDSA P-256 verify/s $OPENSSL_EC_VERIFY"
 }
 
+# ---------------------------------------------------------------------------------------------------
+# Traffic policies: rate limits in process and in Redis, request signing (TRAFFIC=1)
+
+# prepare_traffic: the signing secret (64 bytes, a file readable by this user only).
+prepare_traffic() {
+  mkdir -p "$WORK/traffic" "$WORK/redis"
+  SIGN_SECRET_FILE=$WORK/traffic/sign.key
+  (umask 077 && openssl rand -hex 32 | tr -d '\n' >"$SIGN_SECRET_FILE") || die "cannot write the signing secret"
+  [ "$(wc -c <"$SIGN_SECRET_FILE")" -eq 64 ] || die "$SIGN_SECRET_FILE: expected a 64-byte secret"
+}
+
+# rate_limit_policy STORE: the route's policies array. Per-IP and per-tenant limits of 1e9/s (never refusing);
+# the tenant is the X-Scope-OrgID header, as the benchmark has no authentication.
+rate_limit_policy() {
+  local store=""
+  [ "$1" = redis ] && store='"store": "redis", '
+  printf '[{"type": "rate_limit", %s"limits": [%s, %s]}]' "$store" \
+    '{"name": "bench-ip", "key": "client_ip", "rate": 1e9, "per": "second"}' \
+    '{"name": "bench-tenant", "key": "header", "header": "X-Scope-OrgID", "rate": 1e9, "per": "second"}'
+}
+
+sign_policy() {
+  printf '[{"type": "sign", "key_id": "%s", "secret_file": "%s", "headers": ["x-scope-orgid", "content-type"]}]' \
+    "$SIGN_KEY_ID" "$SIGN_SECRET_FILE"
+}
+
+# start_redis: a redis-server on LOAD_CPU (like the backend), nothing persisted, its files in $WORK/redis.
+start_redis() {
+  start_server redis "$LOAD_CPU" "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$WORK/redis" --daemonize no --logfile ''
+  wait_listening redis "$REDIS_PORT"
+  REDIS_VERSION=$("$REDIS_SERVER" --version | awk '{print $3}' | sed 's/^v=//')
+}
+
+start_traffic_servers() {
+  start_redis
+  start_gatewayd gatewayd-limits "$LIMITS_PORT" "$DUT_CPU" 1 "$(rate_limit_policy local)" "$TRAFFIC_ADMIN_BASE_PORT"
+  start_gatewayd gatewayd-limits-redis "$LIMITS_REDIS_PORT" "$DUT_CPU" 1 "$(rate_limit_policy redis)" \
+    "$((TRAFFIC_ADMIN_BASE_PORT + 1))" "\"redis\": {\"address\": \"127.0.0.1:$REDIS_PORT\", \"timeout_ms\": 50}"
+  start_gatewayd gatewayd-sign "$SIGN_PORT" "$DUT_CPU" 1 "$(sign_policy)" "$((TRAFFIC_ADMIN_BASE_PORT + 2))"
+  add_column gatewayd-limits gatewayd-limits "$LIMITS_PORT" 1
+  add_column gatewayd-limits-redis gatewayd-limits-redis "$LIMITS_REDIS_PORT" 1
+  add_column gatewayd-sign gatewayd-sign "$SIGN_PORT" 1
+  COLUMN_TRAFFIC_ADMIN[gatewayd-limits]=$TRAFFIC_ADMIN_BASE_PORT
+  COLUMN_TRAFFIC_ADMIN[gatewayd-limits-redis]=$((TRAFFIC_ADMIN_BASE_PORT + 1))
+  COLUMN_TRAFFIC_ADMIN[gatewayd-sign]=$((TRAFFIC_ADMIN_BASE_PORT + 2))
+}
+
 start_all_servers() {
   start_backend backend "$BACKEND_PORT" "$LOAD_CPU"
   start_backend direct "$DIRECT_PORT" "$DUT_CPU"
@@ -553,6 +661,7 @@ start_all_servers() {
     COLUMN_RESTART[gatewayd-jwt-new-RS256]=1
     COLUMN_RESTART[gatewayd-jwt-new-ES256]=1
   fi
+  if [ "$TRAFFIC" = 1 ]; then start_traffic_servers; fi
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -583,6 +692,16 @@ end
 local token, token_file = os.getenv("BENCH_TOKEN") or "", os.getenv("BENCH_TOKEN_FILE") or ""
 if token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
 
+-- TRAFFIC=1. BENCH_TENANTS = N > 0: every request carries X-Scope-OrgID, tenant-0 .. tenant-(N-1) in turn. With
+-- N = 1 the header is static (no request() function); with N > 1 the N requests are formatted once per thread in
+-- init() and request() hands them out in turn (with a token file, request() formats each request anyway).
+local tenants, tenant_turn = tonumber(os.getenv("BENCH_TENANTS") or "0"), 0
+if tenants == 1 then wrk.headers["X-Scope-OrgID"] = "tenant-0" end
+local function next_tenant()
+  tenant_turn = tenant_turn % tenants + 1
+  return tenant_turn
+end
+
 local threads, next_tid = {}, 0
 function setup(thread)
   thread:set("tid", next_tid)
@@ -604,7 +723,19 @@ if token_file ~= "" then
       line = slice:read("*l")
     end
     wrk.headers["Authorization"] = "Bearer " .. line
+    if tenants > 1 then wrk.headers["X-Scope-OrgID"] = "tenant-" .. (next_tenant() - 1) end
     return wrk.format()
+  end
+elseif tenants > 1 then
+  local formatted = {}
+  function init(args)
+    for t = 1, tenants do
+      wrk.headers["X-Scope-OrgID"] = "tenant-" .. (t - 1)
+      formatted[t] = wrk.format()
+    end
+  end
+  function request()
+    return formatted[next_tenant()]
   end
 end
 
@@ -667,22 +798,24 @@ other_cpu_pct() {
 
 # run_wrk COLUMN METHOD DURATION: prints "requests duration_us p50_us p99_us non2xx socket_errors token_wraps"
 run_wrk() {
-  local column=$1 method=$2 duration=$3 url="http://127.0.0.1:${COLUMN_PORT[$1]}" out
+  local column=$1 method=$2 duration=$3 url="http://127.0.0.1:${COLUMN_PORT[$1]}" out tenants=0
   local pin=(taskset -c "$LOAD_CPU")
   [ "${COLUMN_PINNED[$column]}" = 1 ] || pin=()
+  [ "$TRAFFIC" = 1 ] && tenants=$TRAFFIC_TENANTS   # every column, so that all carry the same bytes
   out=$(BENCH_METHOD=$method BENCH_BODY_BYTES=$BODY_BYTES BENCH_TOKEN=${COLUMN_TOKEN[$1]:-} \
-    BENCH_TOKEN_FILE=${COLUMN_TOKEN_FILE[$1]:-} "${pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" \
+    BENCH_TOKEN_FILE=${COLUMN_TOKEN_FILE[$1]:-} BENCH_TENANTS=$tenants "${pin[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" \
     -d"$duration" --latency -s "$WORK/bench.lua" "$url" 2>&1) || { echo "$out" >&2; die "wrk failed on $column"; }
   grep '^RESULT ' <<<"$out" | cut -d' ' -f2- || { echo "$out" >&2; die "no RESULT from wrk on $column"; }
 }
 
 # check_answers COLUMN: GET must give 200 and POST 204 through every column before it is measured.
 check_answers() {
-  local column=$1 url="http://127.0.0.1:${COLUMN_PORT[$1]}" get post
-  get=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url/api/v1/query?query=up" || true)
+  local column=$1 url="http://127.0.0.1:${COLUMN_PORT[$1]}" get post tenant=()
+  [ "$TRAFFIC" = 1 ] && tenant=(-H 'X-Scope-OrgID: tenant-0')
+  get=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${tenant[@]}" "$url/api/v1/query?query=up" || true)
   post=$(head -c "$BODY_BYTES" /dev/zero | tr '\0' 'x' |
-    curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' --data-binary @- \
-      "$url/api/v1/push" || true)
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${tenant[@]}" -H 'Content-Type: application/json' \
+      --data-binary @- "$url/api/v1/push" || true)
   if [ "$get" != 200 ] || [ "$post" != 204 ]; then
     die "$column answers GET $get (want 200), POST $post (want 204)"
   fi
@@ -709,23 +842,101 @@ auth_counters() {
     || die "cannot read the JWT counters of $1 from /metrics"
 }
 
+# traffic_counters COLUMN: "store_round_trips store_errors rate_limited" from the column's gatewayd /metrics
+# (obsgw_rate_limit_store_duration_seconds_count, obsgw_rate_limit_store_errors_total and obsgw_rate_limited_total,
+# the last two summed over their labels: absent while 0).
+traffic_counters() {
+  curl -s --max-time 5 "http://127.0.0.1:${COLUMN_TRAFFIC_ADMIN[$1]}/metrics" | awk '
+    /^obsgw_rate_limit_store_duration_seconds_count / { c = $2; seen = 1 }
+    /^obsgw_rate_limit_store_errors_total[{ ]/ { e += $2 }
+    /^obsgw_rate_limited_total[{ ]/ { r += $2 }
+    END { if (!seen) exit 1; printf "%d %d %d\n", c, e, r }' \
+    || die "cannot read the rate-limit counters of $1 from /metrics"
+}
+
+# check_sign_answers: the sign column's signature, checked end to end on a GET and on a POST of BODY_BYTES. The
+# backend's /bench/signature echoes the X-Gateway-* headers, method, target and signed header values it got; the
+# canonical string (include/obsgw/request_signature.hpp) is rebuilt from them and its HMAC-SHA256 computed with
+# openssl and the secret file; the body's SHA-256 is compared with sha256sum of what curl sent.
+check_sign_answers() {
+  local url="http://127.0.0.1:${COLUMN_PORT[gatewayd-sign]}/bench/signature?check=1" method body_sha mac canonical
+  local -a f
+  head -c "$BODY_BYTES" /dev/zero | tr '\0' 'x' >"$WORK/traffic/body"
+  for method in GET POST; do
+    if [ "$method" = GET ]; then
+      curl -s --max-time 5 -H 'X-Scope-OrgID: tenant-7' "$url" >"$WORK/traffic/echo" || true
+      body_sha=$(sha256sum </dev/null | awk '{print $1}')
+    else
+      curl -s --max-time 5 -H 'X-Scope-OrgID: tenant-7' -H 'Content-Type: application/json' \
+        --data-binary @"$WORK/traffic/body" "$url" >"$WORK/traffic/echo" || true
+      body_sha=$(sha256sum <"$WORK/traffic/body" | awk '{print $1}')
+    fi
+    mapfile -t f <"$WORK/traffic/echo"
+    if ! { [ "${#f[@]}" -eq 9 ] && [ "${f[1]}" = "$SIGN_KEY_ID" ] && [ "${f[2]}" = "$method" ] &&
+      [ "${f[4]}" = "x-scope-orgid;content-type" ] && [ "${f[5]}" = "x-scope-orgid:tenant-7" ]; }; then
+      cat "$WORK/traffic/echo" >&2
+      die "gatewayd-sign $method: the backend did not get the expected signature headers"
+    fi
+    [ "${f[7]}" = "$body_sha" ] || die "gatewayd-sign $method: X-Gateway-Content-SHA256 ${f[7]}, want $body_sha"
+    canonical=$(printf 'OBSGW-HMAC-SHA256\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s' "${f[@]:0:8}")
+    mac=$(printf '%s' "$canonical" | openssl dgst -sha256 -mac HMAC -macopt "key:$(cat "$SIGN_SECRET_FILE")" | awk '{print $NF}')
+    [ "${f[8]}" = "sha256=$mac" ] || die "gatewayd-sign $method: X-Gateway-Signature ${f[8]}, recomputed sha256=$mac"
+  done
+  log "gatewayd-sign: signatures of a GET and of a ${BODY_BYTES}-byte POST verified (HMAC recomputed with openssl)"
+}
+
+# check_traffic_answers COLUMN: the plain checks, then proof that the policy runs: RateLimit-* headers on the
+# limit columns, one Redis round trip per request on the Redis one, a valid signature on the sign column.
+check_traffic_answers() {
+  local column=$1 url="http://127.0.0.1:${COLUMN_PORT[$1]}/api/v1/query?query=up" before after limit_header
+  before=$(traffic_counters "$column")
+  check_answers "$column"
+  case $column in
+    gatewayd-limits|gatewayd-limits-redis)
+      limit_header=$(curl -s -D - -o /dev/null --max-time 5 -H 'X-Scope-OrgID: tenant-0' "$url" | tr -d '\r' |
+        awk 'tolower($1) == "ratelimit-policy:" { print $2 }')
+      [ -n "$limit_header" ] || die "$column: no RateLimit-Policy header in the answer (is the limiter running?)"
+      after=$(traffic_counters "$column")
+      if [ "$column" = gatewayd-limits-redis ]; then
+        # check_answers made 2 requests and the header check 1: 3 decisions in Redis, no error.
+        awk -v b="$before" -v a="$after" 'BEGIN { split(b, x, " "); split(a, y, " ");
+          exit !(y[1] - x[1] >= 3 && y[2] == x[2]) }' \
+          || die "$column: expected 3 Redis round trips and no store error, /metrics went from ($before) to ($after)"
+      fi
+      log "$column: RateLimit-Policy $limit_header; /metrics (store round trips, store errors, refused) $before -> $after"
+      ;;
+    gatewayd-sign) check_sign_answers ;;
+  esac
+}
+
 # measure REP COLUMN METHOD: one wrk run, the DUT's CPU time around it; appends a row to $RAW.
 # JWT columns also get a row in $AUTH_RAW: the verifications and cache lookups /metrics counted meanwhile.
 measure() {
   local rep=$1 column=$2 method=$3 pid ticks_before ticks_after user_before user_after result auth_before="" auth_after
-  local requests duration_us p50 p99 non2xx sock_err wraps other
+  local requests duration_us p50 p99 non2xx sock_err wraps other traffic_before="" redis_before=0 redis_after=0
   local -a a b
   if [ "${COLUMN_RESTART[$column]:-0}" = 1 ]; then restart_gatewayd "$column"; fi
   if [ -n "${COLUMN_ADMIN[$column]:-}" ]; then auth_before=$(auth_counters "$column"); fi
+  if [ -n "${COLUMN_TRAFFIC_ADMIN[$column]:-}" ]; then traffic_before=$(traffic_counters "$column"); fi
   pid=${SERVER_PID[${COLUMN_DUT[$column]}]}
   snapshot_other_cpu "$WORK/other.before"
+  [ "$column" = gatewayd-limits-redis ] && redis_before=$(cpu_ticks "${SERVER_PID[redis]}")
   ticks_before=$(cpu_ticks "$pid")
   user_before=$(user_ticks "$pid")
   result=$(run_wrk "$column" "$method" "$DURATION")
   ticks_after=$(cpu_ticks "$pid")
   user_after=$(user_ticks "$pid")
+  [ "$column" = gatewayd-limits-redis ] && redis_after=$(cpu_ticks "${SERVER_PID[redis]}")
   snapshot_other_cpu "$WORK/other.after"
   read -r requests duration_us p50 p99 non2xx sock_err wraps <<<"$result"
+  if [ -n "$traffic_before" ]; then
+    read -r -a b <<<"$traffic_before"
+    read -r -a a <<<"$(traffic_counters "$column")"
+    awk -v rep="$rep" -v col="$column" -v m="$method" -v n="$requests" -v trips="$((a[0] - b[0]))" \
+      -v errors="$((a[1] - b[1]))" -v refused="$((a[2] - b[2]))" -v t="$((redis_after - redis_before))" -v hz="$CLK_TCK" \
+      'BEGIN { printf "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.2f\n", rep, col, m, n, trips, errors, refused,
+                 (n > 0 ? t / hz * 1e6 / n : 0) }' >>"$TRAFFIC_RAW"
+  fi
   if [ -n "$auth_before" ]; then
     auth_after=$(auth_counters "$column")
     read -r -a b <<<"$auth_before"
@@ -752,7 +963,13 @@ measure() {
 warm_up_and_check() {
   local column method result bad
   for column in "${COLUMNS[@]}"; do
-    if [ -n "${COLUMN_ADMIN[$column]:-}" ]; then check_jwt_answers "$column"; else check_answers "$column"; fi
+    if [ -n "${COLUMN_ADMIN[$column]:-}" ]; then
+      check_jwt_answers "$column"
+    elif [ -n "${COLUMN_TRAFFIC_ADMIN[$column]:-}" ]; then
+      check_traffic_answers "$column"
+    else
+      check_answers "$column"
+    fi
     for method in ${COLUMN_METHODS[$column]}; do
       result=$(run_wrk "$column" "$method" "$WARMUP")
       bad=$(awk '{print $5 + $6}' <<<"$result")
@@ -766,6 +983,7 @@ run_all_reps() {
   printf 'rep\tcolumn\tmethod\trps\tp50_us\tp99_us\tcpu_us_per_req\tdut_cpu_pct\tbad\trequests\tother_cpu_pct\n' >"$RAW"
   printf 'rep\tcolumn\trequests\tverified\tcache_hits\tcache_misses\ttoken_wraps\n' >"$AUTH_RAW"
   printf 'rep\tcolumn\tmethod\tuser_us_per_req\n' >"$USER_RAW"
+  printf 'rep\tcolumn\tmethod\trequests\tstore_round_trips\tstore_errors\trate_limited\tredis_cpu_us_per_req\n' >"$TRAFFIC_RAW"
   for rep in $(seq 1 "$REPS"); do
     for method in GET POST; do
       for column in "${COLUMNS[@]}"; do
@@ -800,7 +1018,10 @@ machine_info() {
   local cpu_model commit
   cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
   commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  git -C "$REPO" diff --quiet HEAD -- lib include apps 2>/dev/null || commit="$commit (lib/include/apps modified)"
+  local changed
+  changed=$( { git -C "$REPO" diff --name-only HEAD -- lib include apps
+    git -C "$REPO" ls-files --others --exclude-standard -- lib include apps; } 2>/dev/null | paste -sd, - | sed 's/,/, /g')
+  [ -z "$changed" ] || commit="$commit (lib/include/apps modified: $changed)"
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: $(nproc) CPUs, $cpu_model, kernel $(uname -r), load average at start: $LOAD_AT_START"
   echo "- gatewayd: \`$GATEWAYD\`, commit $commit, access log $([ "$ACCESS_LOG" = 1 ] && echo on || echo off)"
@@ -808,9 +1029,11 @@ machine_info() {
   echo "- load: wrk -t$WRK_THREADS -c$CONNS -d$DURATION, $REPS reps interleaved, medians reported;" \
     "POST body $BODY_BYTES bytes"
   echo "- pinning: server under test on CPU $DUT_CPU, wrk and backend on CPU $LOAD_CPU (taskset)"
-  echo "- settings: REPS=$REPS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS WRK_THREADS=$WRK_THREADS" \
-    "BODY_BYTES=$BODY_BYTES ACCESS_LOG=$ACCESS_LOG UNPINNED=$UNPINNED JWT=$JWT" \
-    "$([ "$JWT" = 1 ] && echo "JWT_TOKENS=$JWT_TOKENS JWT_TOKEN_TTL_S=$JWT_TOKEN_TTL_S")"
+  local settings="REPS=$REPS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS WRK_THREADS=$WRK_THREADS"
+  settings+=" BODY_BYTES=$BODY_BYTES ACCESS_LOG=$ACCESS_LOG UNPINNED=$UNPINNED JWT=$JWT TRAFFIC=$TRAFFIC"
+  [ "$JWT" = 1 ] && settings+=" JWT_TOKENS=$JWT_TOKENS JWT_TOKEN_TTL_S=$JWT_TOKEN_TTL_S"
+  [ "$TRAFFIC" = 1 ] && settings+=" TRAFFIC_TENANTS=$TRAFFIC_TENANTS"
+  echo "- settings: $settings"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
@@ -940,11 +1163,164 @@ write_jwt_section() {
   return 0
 }
 
+# traffic_totals: per traffic column and method, summed over the reps:
+# "column method requests store_round_trips store_errors rate_limited" and the median redis CPU µs/req.
+traffic_totals() {
+  awk -F'\t' '
+    function median(a, n,   i, j, t) {
+      for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    NR > 1 {
+      k = $2 " " $3
+      if (!(k in n)) order[++m] = k
+      n[k] += $4; trips[k] += $5; err[k] += $6; ref[k] += $7; reps[k]++; red[k, reps[k]] = $8
+    }
+    END {
+      for (i = 1; i <= m; i++) {
+        k = order[i]; delete a
+        for (j = 1; j <= reps[k]; j++) a[j] = red[k, j]
+        printf "%s %d %d %d %d %.2f\n", k, n[k], trips[k], err[k], ref[k], median(a, reps[k])
+      }
+    }' "$TRAFFIC_RAW"
+}
+
+# write_traffic_section: the traffic-policy part of the report (medians of this run), sets TRAFFIC_OVERALL.
+write_traffic_section() {
+  local method column r verdict line n trips errors refused redis_us proof_ok=1 traffic_pass=1 _p50 _p99 _cpu _bad
+  local -A rps=() p50=() p99=() cpu=() user=() bad=()
+  for method in GET POST; do
+    while read -r column r _p50 _p99 _cpu _ _bad _; do
+      rps[$column,$method]=$r; p50[$column,$method]=$_p50; p99[$column,$method]=$_p99; cpu[$column,$method]=$_cpu
+      bad[$column,$method]=$_bad
+    done < <(medians "$method")
+    while read -r column _cpu; do user[$column,$method]=$_cpu; done < <(user_medians "$method")
+  done
+  echo
+  echo "## Traffic policies"
+  echo
+  echo "Same run and pinning as above. Each traffic column is its own gatewayd (1 io thread, an admin listener for" \
+    "/metrics) whose one route has:"
+  echo
+  echo "- \`gatewayd-limits\`: \`$(rate_limit_policy local)\` — limits that never refuse, so the cost of deciding" \
+    "is measured (the default \`response_headers: true\` adds the \`RateLimit-*\` headers to every answer)." \
+    "The per-tenant limit is keyed by the \`X-Scope-OrgID\` header because the benchmark has no authentication" \
+    "(a deployment keys it by \`tenant\` after JWT or HMAC authentication)."
+  echo "- \`gatewayd-limits-redis\`: the same limits with \`\"store\": \"redis\"\` and" \
+    "\`\"redis\": {\"address\": \"127.0.0.1:$REDIS_PORT\", \"timeout_ms\": 50}\`, against redis-server" \
+    "$REDIS_VERSION started by the script (\`--save '' --appendonly no\`) on CPU $LOAD_CPU with wrk and the backend:" \
+    "one \`EVALSHA\` per request, pipelined on the io thread's connection."
+  echo "- \`gatewayd-sign\`: \`[{\"type\": \"sign\", \"key_id\": \"$SIGN_KEY_ID\", \"secret_file\": FILE," \
+    "\"headers\": [\"x-scope-orgid\", \"content-type\"]}]\` (64-byte secret): SHA-256 of the body (read whole" \
+    "first), HMAC-SHA256 of the canonical string, five \`X-Gateway-*\` headers. Checked before measuring: the" \
+    "signature the backend received was recomputed with openssl (GET and POST)."
+  echo
+  echo "wrk sends \`X-Scope-OrgID\` on every request of every column (plain ones too, so all columns carry the" \
+    "same bytes), cycling through $TRAFFIC_TENANTS tenants (\`tenant-0\` ..) request by request; every request" \
+    "comes from 127.0.0.1, so the per-IP limit has one bucket."
+  for method in GET POST; do
+    echo
+    echo "### $method"
+    echo
+    echo "| column | req/s | × gatewayd | × nginx | p50 ms | p99 ms | DUT CPU µs/req | over gatewayd | of which user space µs/req | over gatewayd | non-2xx + errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for column in gatewayd nginx gatewayd-limits gatewayd-limits-redis gatewayd-sign; do
+      [ -n "${rps[$column,$method]:-}" ] || continue
+      awk -v c="$column" -v r="${rps[$column,$method]}" -v g="${rps[gatewayd,$method]}" -v ng="${rps[nginx,$method]}" \
+        -v p5="${p50[$column,$method]}" -v p9="${p99[$column,$method]}" -v cu="${cpu[$column,$method]}" \
+        -v gc="${cpu[gatewayd,$method]}" -v us="${user[$column,$method]}" -v gu="${user[gatewayd,$method]}" \
+        -v b="${bad[$column,$method]}" 'BEGIN {
+          t = (c ~ /^gatewayd-/)
+          printf "| %s | %d | %.3f | %.3f | %.3f | %.3f | %.2f | %s | %.2f | %s | %d |\n", c, r, r / g, r / ng, p5 / 1000,
+            p9 / 1000, cu, (t ? sprintf("%+.2f", cu - gc) : "–"), us, (t ? sprintf("%+.2f", us - gu) : "–"), b }'
+    done
+  done
+  echo
+  echo "### Goals"
+  echo
+  for method in GET POST; do
+    r=$(ratio "${rps[gatewayd-limits,$method]}" "${rps[gatewayd,$method]}")
+    verdict=$(awk -v r="$r" 'BEGIN { print (r + 0 >= 0.95) ? "PASS" : "MISS" }')
+    [ "$verdict" = PASS ] || traffic_pass=0
+    VERDICTS+=("Traffic $method: limits/gatewayd req/s $r -> $verdict (goal >= 0.95)")
+    echo "- $method in-process limits: gatewayd-limits / gatewayd req/s **$r**" \
+      "($(awk -v a="${cpu[gatewayd-limits,$method]}" -v b="${cpu[gatewayd,$method]}" 'BEGIN { printf "%+.2f", a - b }')" \
+      "µs DUT CPU per request) → **$verdict** (goal: at most 5% throughput cost, ≥ 0.95)"
+  done
+  for method in GET POST; do
+    r=$(ratio "${rps[gatewayd-limits-redis,$method]}" "${rps[gatewayd-limits,$method]}")
+    verdict=$(awk -v r="$r" 'BEGIN { print (r + 0 >= 0.5) ? "PASS" : "MISS" }')
+    [ "$verdict" = PASS ] || traffic_pass=0
+    VERDICTS+=("Traffic $method: limits-redis ${rps[gatewayd-limits-redis,$method]} req/s, p99 $(awk -v p="${p99[gatewayd-limits-redis,$method]}" 'BEGIN { printf "%.3f", p / 1000 }') ms; limits-redis/limits req/s $r -> $verdict (goal >= 0.5)")
+    echo "- $method limits in Redis: **${rps[gatewayd-limits-redis,$method]} req/s**, p99" \
+      "**$(awk -v p="${p99[gatewayd-limits-redis,$method]}" 'BEGIN { printf "%.3f", p / 1000 }') ms**" \
+      "(in process: $(awk -v p="${p99[gatewayd-limits,$method]}" 'BEGIN { printf "%.3f", p / 1000 }') ms);" \
+      "gatewayd-limits-redis / gatewayd-limits req/s **$r** → **$verdict** (goal: at least half the in-process throughput)"
+  done
+  r=$(ratio "${rps[gatewayd-sign,POST]}" "${rps[gatewayd,POST]}")
+  verdict=$(awk -v r="$r" 'BEGIN { print (r + 0 >= 0.90) ? "PASS" : "MISS" }')
+  [ "$verdict" = PASS ] || traffic_pass=0
+  line=$(awk -v a="${cpu[gatewayd-sign,POST]}" -v b="${cpu[gatewayd,POST]}" 'BEGIN { printf "%.2f", a - b }')
+  VERDICTS+=("Traffic POST: sign/gatewayd req/s $r -> $verdict (goal >= 0.90); added DUT CPU $line us/req (later goal <= 8)")
+  echo "- POST $BODY_BYTES-byte body signed: gatewayd-sign / gatewayd req/s **$r** → **$verdict**" \
+    "(goal: at most 10% throughput cost, ≥ 0.90)"
+  echo "- GET signed (no body, for information): gatewayd-sign / gatewayd req/s" \
+    "**$(ratio "${rps[gatewayd-sign,GET]}" "${rps[gatewayd,GET]}")**," \
+    "$(awk -v a="${cpu[gatewayd-sign,GET]}" -v b="${cpu[gatewayd,GET]}" 'BEGIN { printf "%+.2f", a - b }') µs DUT CPU per request"
+  echo "- signing's added gatewayd CPU per POST (sign − gatewayd DUT CPU µs/req, for information): **$line µs**" \
+    "(user space only: $(awk -v a="${user[gatewayd-sign,POST]}" -v b="${user[gatewayd,POST]}" 'BEGIN { printf "%.2f", a - b }') µs)" \
+    "→ $(awk -v c="$line" 'BEGIN { print (c + 0 <= 8) ? "within" : "above" }') the later goal of ≤ 8 µs"
+  for method in GET POST; do
+    echo "- regression check $method: gatewayd / nginx req/s **$(ratio "${rps[gatewayd,$method]}" "${rps[nginx,$method]}")**," \
+      "p99 **$(ratio "${p99[gatewayd,$method]}" "${p99[nginx,$method]}")** (see the $method table above)"
+  done
+  echo
+  echo "### Proof of the measured path (/metrics of each traffic gatewayd, read around every measurement)"
+  echo
+  echo "| column | method | requests (wrk, all reps) | Redis round trips | per request | store errors | refused (429) | redis-server CPU µs/req (median) |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  while read -r column method n trips errors refused redis_us; do
+    awk -v c="$column" -v m="$method" -v n="$n" -v t="$trips" -v e="$errors" -v f="$refused" -v ru="$redis_us" 'BEGIN {
+      printf "| %s | %s | %d | %d | %.3f | %d | %d | %s |\n", c, m, n, t, (n > 0 ? t / n : 0), e, f,
+        (c == "gatewayd-limits-redis" ? sprintf("%.2f", ru) : "–") }'
+    [ "$errors" = 0 ] && [ "$refused" = 0 ] || proof_ok=0
+    if [ "$column" = gatewayd-limits-redis ]; then
+      awk -v n="$n" -v t="$trips" 'BEGIN { exit !(n > 0 && t / n >= 0.99 && t / n <= 1.05) }' || proof_ok=0
+    elif [ "$trips" != 0 ]; then
+      proof_ok=0
+    fi
+  done < <(traffic_totals)
+  echo
+  echo "Redis round trips: \`obsgw_rate_limit_store_duration_seconds_count\`; store errors:" \
+    "\`obsgw_rate_limit_store_errors_total\` (decisions Redis did not answer within timeout_ms, which would have" \
+    "fallen back to in-process buckets); refused: \`obsgw_rate_limited_total\`. Round trips per request sit slightly" \
+    "above 1.000 because requests still in flight when wrk stops are decided but not counted by wrk." \
+    "redis-server CPU: utime+stime of the redis-server process during the Redis column's measurements, per request" \
+    "(on CPU $LOAD_CPU, not part of the DUT CPU)."
+  if [ "$proof_ok" = 1 ]; then
+    echo
+    echo "Measured path: every Redis-column request was decided in Redis (0.99–1.05 round trips per request, no store" \
+      "error), no column refused a request, and the other columns made no Redis round trip."
+  else
+    echo
+    echo "**WARNING: the measured path is not the intended one** (see the table above)."
+    traffic_pass=0
+  fi
+  echo
+  echo "Traffic overall: **$([ "$traffic_pass" = 1 ] && echo PASS || echo MISS)**"
+  TRAFFIC_OVERALL=$([ "$traffic_pass" = 1 ] && echo PASS || echo MISS)
+  return 0
+}
+
 write_report() {
   local method column rps p50 p99 cpu dut bad other verdict r_rps r_p99 r_cpu all_pass=1
   local -A gw=() ng=()
   {
-    if [ "$JWT" = 1 ]; then
+    if [ "$JWT" = 1 ] && [ "$TRAFFIC" = 1 ]; then
+      echo "# gatewayd vs nginx: reverse-proxy benchmark, with JWT authentication and traffic policies"
+    elif [ "$TRAFFIC" = 1 ]; then
+      echo "# gatewayd vs nginx: reverse-proxy benchmark, with traffic policies (rate limits, Redis, signing)"
+    elif [ "$JWT" = 1 ]; then
       echo "# gatewayd vs nginx: reverse-proxy benchmark, with JWT authentication"
     else
       echo "# gatewayd vs nginx: reverse-proxy benchmark"
@@ -954,6 +1330,11 @@ write_report() {
     if [ "$JWT" = 1 ]; then
       echo "- JWT columns (GET only): gatewayd-jwt-cached, gatewayd-jwt-new-RS256, gatewayd-jwt-new-ES256;" \
         "$JWT_TOKENS tokens per algorithm; see the JWT section"
+    fi
+    if [ "$TRAFFIC" = 1 ]; then
+      echo "- traffic columns (GET and POST): gatewayd-limits, gatewayd-limits-redis, gatewayd-sign; every request" \
+        "of every column carries X-Scope-OrgID (tenant-0 .. tenant-$((TRAFFIC_TENANTS - 1)) in turn);" \
+        "redis-server $REDIS_VERSION on CPU $LOAD_CPU; see the traffic section"
     fi
     for method in GET POST; do
       echo
@@ -982,6 +1363,7 @@ write_report() {
     echo
     echo "Overall (gatewayd vs nginx): **$([ "$all_pass" = 1 ] && echo PASS || echo MISS)**"
     if [ "$JWT" = 1 ]; then write_jwt_section; fi
+    if [ "$TRAFFIC" = 1 ]; then write_traffic_section; fi
     echo
     echo "DUT CPU µs/req: utime+stime of the server under test (nginx: master and worker) over the run," \
       "divided by the requests; it leaves out softirq time the kernel charges to no process." \
@@ -1003,6 +1385,14 @@ write_report() {
       echo "|---:|---|---:|---:|---:|---:|---:|"
       tail -n +2 "$AUTH_RAW" | awk -F'\t' '{ $1 = $1; print "| " $0 " |" }' OFS=' | '
     fi
+    if [ "$TRAFFIC" = 1 ]; then
+      echo
+      echo "Traffic columns, counted by each gatewayd's /metrics around every measurement:"
+      echo
+      echo "| rep | column | method | requests (wrk) | Redis round trips | store errors | refused | redis-server CPU µs/req |"
+      echo "|---:|---|---|---:|---:|---:|---:|---:|"
+      tail -n +2 "$TRAFFIC_RAW" | awk -F'\t' '{ $1 = $1; print "| " $0 " |" }' OFS=' | '
+    fi
     echo
     echo "</details>"
   } >"$REPORT"
@@ -1020,8 +1410,11 @@ main() {
   RAW=$WORK/raw.tsv
   AUTH_RAW=$WORK/auth.tsv
   USER_RAW=$WORK/user.tsv
+  TRAFFIC_RAW=$WORK/traffic.tsv
   REPORT=$RESULTS_DIR/$(date +%Y-%m-%d)-proxy.md
   [ "$JWT" = 1 ] && REPORT=$RESULTS_DIR/$(date +%Y-%m-%d)-jwt.md
+  [ "$TRAFFIC" = 1 ] && REPORT=$RESULTS_DIR/$(date +%Y-%m-%d)-traffic.md
+  [ "$JWT" = 1 ] && [ "$TRAFFIC" = 1 ] && REPORT=$RESULTS_DIR/$(date +%Y-%m-%d)-jwt-traffic.md
   LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
   install_tools_if_missing
@@ -1032,6 +1425,7 @@ main() {
     prepare_jwt
     run_openssl_speed
   fi
+  if [ "$TRAFFIC" = 1 ]; then prepare_traffic; fi
   write_wrk_script
   start_all_servers
   warm_up_and_check
@@ -1043,6 +1437,10 @@ main() {
   echo "$OVERALL (goal: gatewayd req/s >= 1.0x nginx and p99 <= 1.2x nginx, GET and POST)"
   if [ "$JWT" = 1 ]; then
     echo "JWT $JWT_OVERALL (goals: jwt-cached req/s >= 0.95x gatewayd; verification >= 0.80x openssl's speed)"
+  fi
+  if [ "$TRAFFIC" = 1 ]; then
+    echo "Traffic $TRAFFIC_OVERALL (goals: limits req/s >= 0.95x gatewayd; limits-redis >= 0.5x limits;" \
+      "sign POST >= 0.90x gatewayd)"
   fi
 }
 

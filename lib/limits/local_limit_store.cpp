@@ -12,15 +12,14 @@
 #include "limits/gcra.hpp"
 #include "obsgw/limit_store.hpp"
 #include "server/metrics.hpp"
+#include "util/keyed_hash.hpp"
 
 namespace obsgw {
 
 namespace {
 
-struct KeyHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
+// Keys are partly chosen by clients (a header's value, an address): hashed with the process's secret key.
+using KeyHash = util::KeyedStringHash;
 
 constexpr std::size_t kShardCount = 64;
 constexpr std::size_t kMaxCharges = 16;

@@ -1,6 +1,7 @@
 // The Redis LimitStore: the GCRA of limits/gcra.hpp as a server-side script, so that every gatewayd sharing the
 // server charges the same buckets atomically and on one clock (Redis's TIME).
 
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -138,12 +139,18 @@ class RedisLimitStore final : public LimitStore {
       storage[1 + i].assign(options_.key_prefix).append(charges[i].key);
       args.push_back(storage[1 + i]);
     }
+    // std::to_chars: fmt's exact fixed-precision path for doubles was a visible share of a decision's cost.
+    auto put = [](std::string& s, double v, std::chars_format f, int precision) {
+      char buf[64];
+      auto r = precision >= 0 ? std::to_chars(buf, buf + sizeof buf, v, f, precision) : std::to_chars(buf, buf + sizeof buf, v, f);
+      s.assign(buf, r.ec == std::errc() ? static_cast<std::size_t>(r.ptr - buf) : 0);
+    };
     for (std::size_t i = 0; i < n; ++i) {
       const auto& c = charges[i];
       std::string* s = &storage[1 + n + i * 4];
-      s[0] = fmt::format("{:.3f}", c.interval_ns / 1000.0);
-      s[1] = fmt::format("{:.0f}", std::floor(c.tolerance_ns / 1000.0));
-      s[2] = fmt::format("{:g}", c.cost);
+      put(s[0], c.interval_ns / 1000.0, std::chars_format::fixed, 3);
+      put(s[1], std::floor(c.tolerance_ns / 1000.0), std::chars_format::fixed, 0);
+      put(s[2], c.cost, std::chars_format::general, -1);
       s[3].assign(1, c.force ? '1' : '0');
       for (int k = 0; k < 4; ++k) args.push_back(s[k]);
     }

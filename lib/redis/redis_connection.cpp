@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
+#include <charconv>
 #include <random>
 
 #include <asio/co_spawn.hpp>
@@ -25,11 +26,20 @@ void ReplyDeleter::operator()(redisReply* r) const noexcept { freeReplyObject(r)
 
 namespace {
 
+void append_count(std::string& out, char kind, std::size_t n) {
+  char buf[24];
+  buf[0] = kind;
+  auto end = std::to_chars(buf + 1, buf + sizeof buf - 2, n).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out.append(buf, static_cast<std::size_t>(end - buf));
+}
+
 template <class Args>
 void append_args(std::string& out, const Args& args) {
-  fmt::format_to(std::back_inserter(out), "*{}\r\n", args.size());
+  append_count(out, '*', args.size());
   for (std::string_view a : args) {
-    fmt::format_to(std::back_inserter(out), "${}\r\n", a.size());
+    append_count(out, '$', a.size());
     out.append(a).append("\r\n");
   }
 }
