@@ -79,10 +79,12 @@ class LocalLimitStore final : public LimitStore {
 
     const std::int64_t now = now_ns();
     std::array<limits::GcraStep, kMaxCharges> steps;
+    std::array<std::int64_t*, kMaxCharges> slot{};  // existing buckets, written in place when admitted
     bool all = true;
     for (std::size_t i = 0; i < n; ++i) {
       auto& shard = shards_[shard_of[i]];
       auto it = shard.tat.find(charges[i].key);
+      if (it != shard.tat.end()) slot[i] = &it->second;  // element addresses survive inserts and rehashes
       std::int64_t stored = it == shard.tat.end() ? now : it->second;
       // Two charges to one bucket in the same request see each other's cost.
       for (std::size_t j = 0; j < i; ++j)
@@ -98,7 +100,15 @@ class LocalLimitStore final : public LimitStore {
       }
     }
     if (all) {
-      for (std::size_t i = 0; i < n; ++i) store(shards_[shard_of[i]], charges[i].key, steps[i].new_tat, now);
+      bool erased = false;  // after an erase a remembered slot may be gone: look up again
+      for (std::size_t i = 0; i < n; ++i) {
+        if (slot[i] && !erased && steps[i].new_tat > now) {
+          *slot[i] = steps[i].new_tat;
+          continue;
+        }
+        erased |= steps[i].new_tat <= now;
+        store(shards_[shard_of[i]], charges[i].key, steps[i].new_tat, now);
+      }
     }
     return d;
   }

@@ -253,9 +253,12 @@ class GcraRateLimiter final : public RateLimiter {
         double prev_share = parse_number(ex.response_headers.get("RateLimit-Remaining").value_or("")) / std::max(1.0, parse_number(*prev_limit));
         if (prev_share <= best) return Verdict::proceed();
       }
+      char remaining[24], reset[24];
+      auto r1 = std::to_chars(remaining, remaining + sizeof remaining, static_cast<long long>(charges[tightest].remaining)).ptr;
+      auto r2 = std::to_chars(reset, reset + sizeof reset, ceil_seconds(charges[tightest].reset_ns)).ptr;
       ex.response_headers.set("RateLimit-Limit", l.limit_value);
-      ex.response_headers.set("RateLimit-Remaining", fmt::format("{}", static_cast<long long>(charges[tightest].remaining)));
-      ex.response_headers.set("RateLimit-Reset", fmt::format("{}", ceil_seconds(charges[tightest].reset_ns)));
+      ex.response_headers.set("RateLimit-Remaining", std::string_view(remaining, static_cast<std::size_t>(r1 - remaining)));
+      ex.response_headers.set("RateLimit-Reset", std::string_view(reset, static_cast<std::size_t>(r2 - reset)));
       ex.response_headers.set("RateLimit-Policy", l.policy_value);
     }
     return Verdict::proceed();
