@@ -23,6 +23,7 @@
 ///                        ("" when absent)
 ///   <hex SHA-256 of the body>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -39,6 +40,9 @@ inline constexpr std::string_view kSignatureKeyIdHeader = "X-Gateway-Key-Id";
 inline constexpr std::string_view kSignedHeadersHeader = "X-Gateway-Signed-Headers";
 inline constexpr std::string_view kContentSha256Header = "X-Gateway-Content-SHA256";
 inline constexpr std::string_view kSignatureHeader = "X-Gateway-Signature";
+/// All five, for code that sets or removes them together.
+inline constexpr std::array<std::string_view, 5> kSignatureHeaders = {
+    kSignatureTimestampHeader, kSignatureKeyIdHeader, kSignedHeadersHeader, kContentSha256Header, kSignatureHeader};
 
 /// Hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);

@@ -8,7 +8,6 @@
 #include <hiredis/hiredis.h>
 
 #include <asio/this_coro.hpp>
-#include <fmt/format.h>
 
 #include "redis/redis_connection.hpp"
 #include "server/metrics.hpp"
@@ -134,7 +133,7 @@ class RedisQuotaCounter final : public QuotaCounter {
       redis::append_command(load, {"SCRIPT", "LOAD", kQuotaScript});
       conn.send(load);
     }
-    detail::Metrics::instance().observe_limit_store(std::chrono::steady_clock::now() - started, ok);
+    detail::Metrics::instance().observe_limit_store(std::chrono::steady_clock::now() - started);
     co_return ok;
   }
 
@@ -172,11 +171,9 @@ std::shared_ptr<QuotaCounter> local_quota_counter() {
 std::shared_ptr<QuotaCounter> redis_quota_counter(const RedisOptions& options) {
   static std::mutex mutex;
   static std::map<std::string, std::weak_ptr<QuotaCounter>> counters;
-  const std::string key = fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", options.host, options.port, options.database,
-                                      options.username, options.password, options.timeout.count(), options.key_prefix);
   std::lock_guard lock(mutex);
   std::erase_if(counters, [](const auto& e) { return e.second.expired(); });
-  auto& slot = counters[key];
+  auto& slot = counters[redis::options_key(options)];
   if (auto c = slot.lock()) return c;
   auto c = std::make_shared<RedisQuotaCounter>(options);
   slot = c;

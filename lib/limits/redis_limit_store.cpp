@@ -10,7 +10,6 @@
 #include <hiredis/hiredis.h>
 
 #include <asio/this_coro.hpp>
-#include <fmt/format.h>
 
 #include "obsgw/redis_limit_store.hpp"
 #include "redis/redis_connection.hpp"
@@ -107,7 +106,7 @@ class RedisLimitStore final : public LimitStore {
       }
       d.outcome = Outcome::unavailable;
     }
-    detail::Metrics::instance().observe_limit_store(clock::now() - started, d.outcome != Outcome::unavailable);
+    detail::Metrics::instance().observe_limit_store(clock::now() - started);
     co_return d;
   }
 
@@ -189,11 +188,6 @@ class RedisLimitStore final : public LimitStore {
   std::shared_ptr<const void> alive_ = std::make_shared<int>(0);
 };
 
-std::string options_key(const RedisOptions& o) {
-  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", o.host, o.port, o.database, o.username, o.password,
-                     o.timeout.count(), o.connect_timeout.count(), o.max_backoff.count(), o.key_prefix);
-}
-
 }  // namespace
 
 std::shared_ptr<LimitStore> redis_limit_store(const RedisOptions& options) {
@@ -201,7 +195,7 @@ std::shared_ptr<LimitStore> redis_limit_store(const RedisOptions& options) {
   static std::map<std::string, std::weak_ptr<LimitStore>> stores;
   std::lock_guard lock(mutex);
   std::erase_if(stores, [](const auto& e) { return e.second.expired(); });
-  auto& slot = stores[options_key(options)];
+  auto& slot = stores[redis::options_key(options)];
   if (auto s = slot.lock()) return s;
   auto s = std::make_shared<RedisLimitStore>(options);
   slot = s;

@@ -11,9 +11,6 @@ namespace obsgw {
 
 namespace {
 
-constexpr std::string_view kSignatureHeaders[] = {kSignatureTimestampHeader, kSignatureKeyIdHeader, kSignedHeadersHeader,
-                                                  kContentSha256Header, kSignatureHeader};
-
 class HmacAuthenticator final : public Authenticator {
  public:
   explicit HmacAuthenticator(HmacAuthenticatorOptions o) : options_(std::move(o)) {

@@ -12,9 +12,6 @@ namespace obsgw {
 
 namespace {
 
-constexpr std::string_view kSignatureHeaders[] = {kSignatureTimestampHeader, kSignatureKeyIdHeader, kSignedHeadersHeader,
-                                                  kContentSha256Header, kSignatureHeader};
-
 class RequestSigner final : public Signer {
  public:
   explicit RequestSigner(RequestSignerOptions o) : options_(std::move(o)) {

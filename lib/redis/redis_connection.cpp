@@ -318,6 +318,11 @@ std::vector<ThreadConnection>& thread_connections() {
 }
 }  // namespace
 
+std::string options_key(const RedisOptions& o) {
+  return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", o.host, o.port, o.database, o.username, o.password,
+                     o.timeout.count(), o.connect_timeout.count(), o.max_backoff.count(), o.key_prefix);
+}
+
 Connection* existing_thread_connection(const std::shared_ptr<const void>& owner) noexcept {
   for (auto& e : thread_connections())
     if (!e.owner.owner_before(owner) && !owner.owner_before(e.owner)) return e.connection.get();

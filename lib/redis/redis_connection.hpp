@@ -91,6 +91,9 @@ class Connection {
   std::vector<char> in_;
 };
 
+// Identifies a set of options, so that stores made from equal options share one store (and its connections).
+std::string options_key(const RedisOptions& o);
+
 // The calling io thread's connection for `owner` (a store; one connection per store and thread), made and
 // started connecting on first use. Connections live in thread-local storage so that they close on their own
 // thread while its io_context still exists; those of expired owners are dropped as new ones are made.

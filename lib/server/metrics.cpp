@@ -261,8 +261,7 @@ std::string Metrics::render_prometheus() const {
   return out;
 }
 
-void Metrics::observe_limit_store(std::chrono::steady_clock::duration d, bool answered) noexcept {
-  (void)answered;  // failures are counted by the limiter, with the mode it then applied
+void Metrics::observe_limit_store(std::chrono::steady_clock::duration d) noexcept {
   auto& s = store_[shard_index()];
   const double seconds = std::chrono::duration<double>(d).count();
   std::size_t b = 0;

@@ -97,7 +97,8 @@ class Metrics {
     std::array<std::atomic<std::uint64_t>, kStoreBuckets.size() + 1> latency{};
     std::atomic<std::uint64_t> latency_sum_ns{0};
   };
-  void observe_limit_store(std::chrono::steady_clock::duration d, bool answered) noexcept;
+  // Failures are counted by the policy, with the failure mode it then applied (limit_store_errors).
+  void observe_limit_store(std::chrono::steady_clock::duration d) noexcept;
 
   LabelledCounters rejections;       // key: code
   LabelledCounters key_fetches;      // key: key source "\x1f" success|failure

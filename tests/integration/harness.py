@@ -136,6 +136,15 @@ def route(name, upstream, path_prefix=None, path=None, host=None, methods=None, 
     return r
 
 
+def rate_limit_spec(name, rate, per="hour", key="client_ip", **extra):
+    """One entry of a rate_limit policy's "limits"; per=None leaves the period out (for per_ms or error tests)."""
+    spec = {"name": name, "key": key, "rate": rate}
+    if per is not None:
+        spec["per"] = per
+    spec.update(extra)
+    return spec
+
+
 def write_json(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

@@ -36,7 +36,7 @@ import threading
 import time
 import unittest
 
-from harness import (Gateway, HttpConnection, make_config, metric_value, request, route, run_check,
+from harness import (rate_limit_spec, Gateway, HttpConnection, make_config, metric_value, request, route, run_check,
                      upstream_entry, wait_until)
 from redis_server import RedisClient, RedisServer
 from upstream import RawUpstream, read_request_head
@@ -53,11 +53,7 @@ HOUR_MS = 3600 * 1000
 
 
 def limit(name, rate, per="hour", key="global", **extra):
-    spec = {"name": name, "key": key, "rate": rate}
-    if per is not None:
-        spec["per"] = per
-    spec.update(extra)
-    return spec
+    return rate_limit_spec(name, rate, per, key, **extra)
 
 
 def redis_limit(*limits, on_store_failure=None, **options):

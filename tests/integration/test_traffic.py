@@ -11,7 +11,7 @@ import socket
 import time
 import unittest
 
-from harness import (ConnectionClosed, Gateway, HttpConnection, IncompleteResponse, build_request, chunk_encode,
+from harness import (rate_limit_spec, ConnectionClosed, Gateway, HttpConnection, IncompleteResponse, build_request, chunk_encode,
                      make_config, metric_value, request, route, run_check, upstream_entry, wait_until)
 from upstream import EchoUpstream, RawUpstream, read_request_head
 
@@ -36,12 +36,7 @@ def sha256(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def limit(name, rate, per="hour", key="client_ip", **extra):
-    spec = {"name": name, "key": key, "rate": rate}
-    if per is not None:
-        spec["per"] = per
-    spec.update(extra)
-    return spec
+limit = rate_limit_spec
 
 
 def rate_limit(*limits, **options):
