@@ -1,5 +1,7 @@
 // gatewayd: parse flags, load the config, wire the policies, run, reload on SIGHUP, drain on SIGTERM.
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -48,6 +50,20 @@ unsigned io_threads(const obsgw::Config& c) {
   return c.server.threads ? c.server.threads : std::max(1u, std::thread::hardware_concurrency());
 }
 
+// Every client connection is a descriptor, and a busy one needs an upstream one too: the soft limit on open files
+// is raised to the hard limit (as Go's runtime does), so that a shell's default of 1024 does not cut
+// max_connections short. Returns the limit now in force.
+rlim_t raise_open_file_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return raised.rlim_cur;
+  }
+  return lim.rlim_cur;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,6 +107,13 @@ int main(int argc, char** argv) {
               << config.upstreams.size() << " upstreams)\n";
     return 0;
   }
+
+  const rlim_t open_files = raise_open_file_limit();
+  if (open_files != RLIM_INFINITY && open_files < static_cast<rlim_t>(config.server.max_connections) + 64)
+    logger->log(obsgw::LogLevel::warn, "open file limit below what max_connections needs",
+                {{"open_files", static_cast<std::uint64_t>(open_files)},
+                 {"max_connections", config.server.max_connections},
+                 {"hint", "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower server.max_connections"}});
 
   std::unique_ptr<obsgw::Server> server;
   try {

@@ -10,14 +10,13 @@
 #include "obsgw/router.hpp"
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
+#include "server/spare_buffers.hpp"
 #include "util/json_escape.hpp"
 #include "util/request_id.hpp"
 
 namespace obsgw::detail {
 
 namespace {
-constexpr std::size_t kInitialBuffer = 8 * 1024;
-constexpr std::size_t kBodyBuffer = 64 * 1024;
 // An unread request body up to this size is read and dropped to keep the connection; beyond it we close.
 constexpr std::uint64_t kMaxDiscard = 64 * 1024;
 constexpr std::chrono::milliseconds kCloseLinger{1000};
@@ -43,7 +42,6 @@ ClientConnection::ClientConnection(Transport transport, ConnectionInfo info, con
       handler_(handler),
       dog_(transport_.get_executor()),
       parser_(options.limits) {
-  buf_.resize(kInitialBuffer);
   Metrics::instance().conn().active.fetch_add(1, std::memory_order_relaxed);
   Metrics::instance().conn().accepted.fetch_add(1, std::memory_order_relaxed);
 }
@@ -85,6 +83,33 @@ bool ClientConnection::end_read(std::size_t n, const std::error_code& ec) noexce
   return !ec;
 }
 
+asio::awaitable<std::size_t> ClientConnection::start_idle_read(std::chrono::milliseconds timeout, std::error_code& ec) {
+  SpareBuffers::give_back(std::move(buf_));
+  buf_ = {};
+  begin_ = end_ = 0;
+  dog_.arm(timeout, &transport_);
+  return transport_.read_some(asio::buffer(idle_buf_), ec);
+}
+
+bool ClientConnection::end_idle_read(std::size_t n, const std::error_code& ec) {
+  dog_.disarm();
+  if (n > 0) {
+    buf_ = SpareBuffers::take(SpareBuffers::kHeadSize);
+    std::memcpy(buf_.data(), idle_buf_.data(), n);
+    end_ = n;
+  }
+  return !ec;
+}
+
+void ClientConnection::use_body_buffer() {
+  auto body = SpareBuffers::take(SpareBuffers::kBodySize);
+  const std::size_t pending = end_ - begin_;  // less than kBodySize: the old buffer was smaller
+  std::memcpy(body.data(), buf_.data() + begin_, pending);
+  SpareBuffers::give_back(std::exchange(buf_, std::move(body)));
+  begin_ = 0;
+  end_ = pending;
+}
+
 asio::awaitable<void> ClientConnection::run() {
   std::error_code ec;
   if (transport_.is_tls()) {
@@ -102,8 +127,11 @@ asio::awaitable<void> ClientConnection::run() {
     if (begin_ == end_) {
       if (draining_) break;
       idle_ = true;
-      make_room(kInitialBuffer);
-      bool ok = end_read(co_await start_read(options_.timeouts.idle, ec), ec);
+      // Between requests the buffer goes back to the thread's spares: ten thousand idle clients then hold ten
+      // thousand small idle_buf_s, not request buffers. A busy connection takes a buffer back at once (no malloc,
+      // no zero-filling); its first read is at most idle_buf_ long, which for a body means the same number of
+      // reads as a first read into a head-sized buffer.
+      bool ok = end_idle_read(co_await start_idle_read(options_.timeouts.idle, ec), ec);
       idle_ = false;
       if (!ok) break;  // closed, idle timeout or drain
     }
@@ -129,20 +157,7 @@ asio::awaitable<void> ClientConnection::run() {
     }
     if (broken_) break;
     if (state == http::RequestParser::State::failed) {
-      const auto err = parser_.error();
-      Metrics::instance().parse_errors.fetch_add(1, std::memory_order_relaxed);
-      Metrics::instance().rejections.add(err.code);
-      keep_alive_ = false;
-      body_done_ = false;
-      // The refusal gets a request id and an access log line like any other answer.
-      Exchange ex(std::move(head_), info_);
-      ex.set_request_id(util::generate_request_id());
-      ex.outcome.rejected_by = err.code;
-      exchange_ = &ex;
-      std::error_code wec;
-      co_await respond(err.status, err.code, err.message, {}, wec);
-      exchange_ = nullptr;
-      handler_.on_refused(ex);
+      co_await refuse_malformed_request();
       break;
     }
     begin_ += parser_.head_size();
@@ -159,16 +174,39 @@ asio::awaitable<void> ClientConnection::run() {
     head_sent_ = response_done_ = chunked_out_ = no_body_out_ = response_policies_failed_ = false;
     keep_alive_ = head.keep_alive && !draining_;
 
-    Exchange ex(std::move(head), info_);
-    exchange_ = &ex;
-    co_await handler_.handle(ex, *this);
-    exchange_ = nullptr;
-    head_ = std::move(ex.request());
+    co_await serve_request();
 
     if (broken_ || !response_done_ || !keep_alive_) break;
     if (!body_done_ && !co_await discard_body()) break;
   }
   co_await close_gracefully();
+}
+
+// Coroutines of their own, so that an Exchange lives in a frame only while a request is served: run()'s frame
+// stays with an idle connection, and every byte of it is multiplied by the idle connections.
+asio::awaitable<void> ClientConnection::serve_request() {
+  Exchange ex(std::move(head_), info_);
+  exchange_ = &ex;
+  co_await handler_.handle(ex, *this);
+  exchange_ = nullptr;
+  head_ = std::move(ex.request());
+}
+
+asio::awaitable<void> ClientConnection::refuse_malformed_request() {
+  const auto err = parser_.error();
+  Metrics::instance().parse_errors.fetch_add(1, std::memory_order_relaxed);
+  Metrics::instance().rejections.add(err.code);
+  keep_alive_ = false;
+  body_done_ = false;
+  // The refusal gets a request id and an access log line like any other answer.
+  Exchange ex(std::move(head_), info_);
+  ex.set_request_id(util::generate_request_id());
+  ex.outcome.rejected_by = err.code;
+  exchange_ = &ex;
+  std::error_code wec;
+  co_await respond(err.status, err.code, err.message, {}, wec);
+  exchange_ = nullptr;
+  handler_.on_refused(ex);
 }
 
 asio::awaitable<bool> ClientConnection::discard_body() {
@@ -251,8 +289,8 @@ asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& e
       if (exchange_) exchange_->outcome.bytes_in += step.data.size();
       if (!step.data.empty() || body_done_) co_return step.data;
     }
-    make_room(std::max<std::size_t>(kBodyBuffer / 2, 1));
-    if (buf_.size() < kBodyBuffer) buf_.resize(kBodyBuffer);
+    if (buf_.size() < SpareBuffers::kBodySize) use_body_buffer();
+    else make_room(SpareBuffers::kBodySize / 2);
     if (!end_read(co_await start_read(options_.timeouts.body_read, ec), ec)) {
       if (dog_.expired()) co_return fail_body(GatewayError::body_timeout, ec);
       broken_ = true;  // the client is gone

@@ -68,10 +68,18 @@ class ClientConnection final : public Downstream {
   //   if (!end_read(co_await start_read(timeout, ec), ec)) ...
   asio::awaitable<std::size_t> start_read(std::chrono::milliseconds timeout, std::error_code& ec);
   bool end_read(std::size_t n, const std::error_code& ec) noexcept;
+  // The wait for the next request: buf_ goes back to the thread's spares, the first bytes arrive in idle_buf_,
+  // and end_idle_read moves them into a buffer taken from the spares.
+  asio::awaitable<std::size_t> start_idle_read(std::chrono::milliseconds timeout, std::error_code& ec);
+  bool end_idle_read(std::size_t n, const std::error_code& ec);
+  // Streams a body through a kBodySize buffer, keeping the bytes not yet consumed.
+  void use_body_buffer();
   void make_room(std::size_t min_free);
   // Writes out_ (a pending head) followed by up to three more pieces, in one gathered write.
   asio::awaitable<std::size_t> start_write(std::string_view a, std::string_view b, std::string_view c, std::error_code& ec);
   void end_write(const std::error_code& ec) noexcept;
+  asio::awaitable<void> serve_request();             // the head in head_, to the end of its response
+  asio::awaitable<void> refuse_malformed_request();  // parser_ failed: the error answer, then the connection ends
   asio::awaitable<bool> discard_body();
   std::string_view fail_body(GatewayError why, std::error_code& ec) noexcept;
   asio::awaitable<void> close_gracefully();
@@ -85,8 +93,11 @@ class ClientConnection final : public Downstream {
   http::RequestParser parser_;
 
   RequestHead head_;  // parsed into; lent to each Exchange and taken back, so its memory is reused
-  std::vector<char> buf_;
+  std::vector<char> buf_;  // empty between requests (see SpareBuffers)
   std::size_t begin_ = 0, end_ = 0;
+  // The first bytes of the next request. Big enough for most heads (a bearer token included) in one read; a
+  // longer head costs one more read.
+  std::array<char, 2048> idle_buf_;
 
   Exchange* exchange_ = nullptr;
   // request body state

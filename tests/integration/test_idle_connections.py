@@ -1,0 +1,117 @@
+"""Idle keep-alive connections cost little memory: between requests a connection gives its request buffer back to
+its io thread's spares (a body buffer included) and waits in a small buffer of its own. Measured as gatewayd's RSS
+growth while many connections sit idle after one request each; sanitizer builds get a proportionally larger bound
+(redzones and shadow memory), with ASan's quarantine of freed memory turned off for the gateway."""
+
+import os
+import resource
+import socket
+import unittest
+
+from harness import GATEWAYD, LOCALHOST, Gateway, build_request, make_config, route, upstream_entry
+from upstream import RawUpstream, read_exact, read_request_head
+
+SANITIZED = b"__asan_init" in open(GATEWAYD, "rb").read()
+# The issue's goal is 10 KB per idle connection (measured 9.5 KB at 10,000 connections); a connection that still
+# held its 8 KB head buffer would cost about 15.6 KB, one that held its 64 KB body buffer over 70 KB.
+IDLE_BOUND = 12 * 1024 * (3 if SANITIZED else 1)
+# After bodies, the thread keeps up to 4 MB of spare buffers: amortised over the connections, still far below 64 KB.
+AFTER_BODY_BOUND = 24 * 1024 * (3 if SANITIZED else 1)
+
+
+def raise_fd_limit(wanted):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < min(wanted, hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def read_answer(sock):
+    """Reads one response whose body is delimited by Content-Length; returns its status."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            raise AssertionError(f"connection closed after {data!r}")
+        data += piece
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return int(head.split(b" ", 2)[1])
+
+
+def answer_each_request(conn, upstream):
+    """A keep-alive upstream answering every request with 200 in one write (no Nagle delays)."""
+    buf = bytearray()
+    while (head := read_request_head(conn, buf)) is not None:
+        read_exact(conn, buf, int(head[2].get("content-length", "0")))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
+
+
+class IdleConnectionMemoryTest(unittest.TestCase):
+    def setUp(self):
+        limit = raise_fd_limit(4096)
+        # Each connection takes a descriptor here and one in gatewayd; leave room for everything else.
+        self.count = min(1500, limit - 256)
+        self.assertGreaterEqual(self.count, 500, f"open file limit {limit} too low for this test")
+        self.up = RawUpstream(answer_each_request)
+        self.addCleanup(self.up.stop)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        self.gw = Gateway.start(
+            make_config({"echo": upstream_entry(self.up.url)}, [route("echo", "echo", path_prefix="/")],
+                        server={"threads": 1, "max_connections": self.count + 100}, logging={"access_log": False}),
+            env={"ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=0"})
+        self.addCleanup(self.gw.stop)
+        self.socks = []
+        self.addCleanup(self.close_all)
+
+    def close_all(self):
+        for s in self.socks:
+            s.close()
+        self.socks = []
+
+    def open_idle(self, n, request):
+        """Opens n connections, one at a time, each sending `request` and reading its answer, then left open."""
+        for _ in range(n):
+            s = socket.create_connection((LOCALHOST, self.gw.port), timeout=10)
+            self.socks.append(s)
+            s.sendall(request)
+            self.assertEqual(read_answer(s) // 100, 2)
+
+    def rss_bytes(self):
+        return self.gw.vm_kb("VmRSS") * 1024
+
+    def warm_up(self):
+        """A few requests first, so that the thread's first buffers and the upstream pool are not counted."""
+        self.open_idle(20, build_request("GET", "/warm", host_header="h"))
+        self.close_all()
+
+    def test_idle_connections_hold_no_request_buffer(self):
+        self.warm_up()
+        before = self.rss_bytes()
+        self.open_idle(self.count, build_request("GET", "/idle", [("Authorization", "Bearer " + "x" * 700)],
+                                                 host_header="h"))
+        per_connection = (self.rss_bytes() - before) / self.count
+        self.assertLess(per_connection, IDLE_BOUND, f"{per_connection:.0f} bytes per idle connection")
+        # Still usable: every connection takes a second request.
+        for s in self.socks[:50]:
+            s.sendall(build_request("GET", "/again", host_header="h"))
+            self.assertEqual(read_answer(s), 200)
+
+    def test_connections_that_sent_bodies_release_the_body_buffer(self):
+        self.warm_up()
+        before = self.rss_bytes()
+        body = b"b" * (20 * 1024)
+        self.open_idle(self.count // 2, build_request("POST", "/push", [("Content-Type", "application/json")],
+                                                      body=body, host_header="h"))
+        per_connection = (self.rss_bytes() - before) / (self.count // 2)
+        self.assertLess(per_connection, AFTER_BODY_BOUND, f"{per_connection:.0f} bytes per idle connection")
+
+
+if __name__ == "__main__":
+    unittest.main()
