@@ -11,6 +11,7 @@
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
 #include "util/json_escape.hpp"
+#include "util/log_timestamp.hpp"
 #include "util/request_id.hpp"
 
 namespace obsgw::detail {
@@ -133,16 +134,14 @@ void ProxyHandler::complete(const Gateway& gw, Exchange& ex, std::size_t ran) no
 
   if (!gw.options().access_log) return;
   try {
-    auto now = std::chrono::system_clock::now();
-    auto secs = std::chrono::system_clock::to_time_t(now);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
+    // Built by hand into a buffer kept per thread: this runs for every request, and fmt's runtime format strings
+    // and a fresh string cost more than the rest of the line.
+    thread_local std::string line;
+    line.clear();
     const auto& req = ex.request();
-    std::string line;
-    line.reserve(384);
-    fmt::format_to(std::back_inserter(line), "{{\"ts\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"type\":\"access\",\"request_id\":",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    line += "{\"ts\":\"";
+    util::append_log_timestamp(line, std::chrono::system_clock::now());
+    line += "\",\"type\":\"access\",\"request_id\":";
     util::append_json_string(line, ex.request_id());
     line += ",\"client_ip\":";
     util::append_json_string(line, ex.client_ip());
@@ -154,13 +153,26 @@ void ProxyHandler::complete(const Gateway& gw, Exchange& ex, std::size_t ran) no
     util::append_json_string(line, route ? std::string_view(route->name) : std::string_view{});
     line += ",\"upstream\":";
     util::append_json_string(line, ex.outcome.upstream);
-    fmt::format_to(std::back_inserter(line), ",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3f}",
-                   status, ex.outcome.bytes_in, ex.outcome.bytes_out, static_cast<double>(elapsed.count()) / 1000.0);
+    line += ",\"status\":";
+    util::append_decimal(line, static_cast<std::uint64_t>(status));
+    line += ",\"bytes_in\":";
+    util::append_decimal(line, ex.outcome.bytes_in);
+    line += ",\"bytes_out\":";
+    util::append_decimal(line, ex.outcome.bytes_out);
+    line += ",\"duration_ms\":";  // microseconds as milliseconds with three decimals
+    const auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(elapsed.count(), 0));
+    util::append_decimal(line, us / 1000);
+    const char fraction[4] = {'.', static_cast<char>('0' + us / 100 % 10), static_cast<char>('0' + us / 10 % 10),
+                              static_cast<char>('0' + us % 10)};
+    line.append(fraction, 4);
     if (!ex.outcome.rejected_by.empty()) {
       line += ",\"error\":";
       util::append_json_string(line, ex.outcome.rejected_by);
     }
-    if (ex.outcome.upstream_tries > 1) fmt::format_to(std::back_inserter(line), ",\"tries\":{}", ex.outcome.upstream_tries);
+    if (ex.outcome.upstream_tries > 1) {
+      line += ",\"tries\":";
+      util::append_decimal(line, ex.outcome.upstream_tries);
+    }
     if (!ex.tenants.empty()) {
       line += ",\"tenant\":";
       util::append_json_string(line, ex.tenants.front());

@@ -14,6 +14,7 @@
 
 #include "server/metrics.hpp"
 #include "util/json_escape.hpp"
+#include "util/log_timestamp.hpp"
 
 namespace obsgw {
 
@@ -44,6 +45,7 @@ struct Logger::Impl {
   struct ThreadBuffer {
     std::mutex mutex;
     std::string lines;
+    std::string spare;  // the writer's half: swapped with `lines`, so both keep their capacity
   };
   static constexpr std::size_t kMaxBuffered = 8u << 20;  // per thread; beyond it lines are dropped and counted
 
@@ -103,16 +105,14 @@ struct Logger::Impl {
       std::lock_guard lock(registry_mutex);
       for (auto& b : buffers) snapshot.push_back(b.get());
     }
-    std::string batch;
     for (auto* b : snapshot) {
-      std::string taken;
       {
         std::lock_guard lock(b->mutex);
-        taken.swap(b->lines);
+        b->spare.swap(b->lines);
       }
-      batch += taken;
+      if (!b->spare.empty()) write_all(b->spare);
+      b->spare.clear();
     }
-    if (!batch.empty()) write_all(batch);
   }
 
   void run() {
@@ -160,14 +160,9 @@ void Logger::flush() {
 
 void Logger::log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
   if (!enabled(level)) return;
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  std::string line = fmt::format("{{\"ts\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"level\":\"{}\",\"msg\":",
-                                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms,
-                                 to_string(level));
+  std::string line = "{\"ts\":\"";
+  util::append_log_timestamp(line, std::chrono::system_clock::now());
+  line.append("\",\"level\":\"").append(to_string(level)).append("\",\"msg\":");
   util::append_json_string(line, message);
   for (const auto& f : fields) {
     line.push_back(',');

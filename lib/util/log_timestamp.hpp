@@ -1,0 +1,15 @@
+#pragma once
+// Log line timestamps, "2026-11-22T23:59:36.673Z": the date and time part is formatted once a second per thread,
+// because gmtime_r takes glibc's time zone lock and a format costs more than the rest of an access log line.
+
+#include <chrono>
+#include <string>
+
+namespace obsgw::util {
+
+void append_log_timestamp(std::string& out, std::chrono::system_clock::time_point when);
+
+// Appends the decimal digits of n.
+void append_decimal(std::string& out, std::uint64_t n);
+
+}  // namespace obsgw::util
