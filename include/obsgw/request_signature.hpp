@@ -52,8 +52,8 @@ std::string canonical_signature_string(std::string_view method, std::string_view
                                        std::string_view key_id, const std::vector<std::string>& signed_headers,
                                        const Headers& headers, std::string_view body_sha256_hex);
 
-/// A named HMAC-SHA256 secret (at least 32 bytes). Immutable; usable from any thread (each thread keeps its own
-/// ready OpenSSL context, so signing allocates nothing once warm).
+/// A named HMAC-SHA256 secret (at least 32 bytes). Immutable; usable from any thread. The secret's keyed hash
+/// states are computed once, so signing costs the hashing of the text and two blocks, and allocates only its result.
 class SigningKey {
  public:
   /// Throws std::invalid_argument for an empty id or a secret shorter than 32 bytes.
@@ -67,9 +67,9 @@ class SigningKey {
   std::string sign(std::string_view text) const;
 
  private:
+  struct Pads;  // SHA-256 states after the inner and outer key blocks
   std::string id_;
-  std::string secret_;
-  std::uint64_t serial_ = 0;  // names this key in the per-thread context caches (addresses can be reused)
+  std::unique_ptr<Pads> pads_;
 };
 
 /// Checks signed requests: the key is known, the timestamp within the window, the body's digest right, the

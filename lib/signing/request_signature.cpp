@@ -1,13 +1,17 @@
+// OpenSSL 3 deprecates the SHA-256 primitives in favour of EVP, whose digest contexts are heap objects behind a
+// provider dispatch: re-keying an HMAC through EVP_MAC copies them with an allocation each time, and costs a
+// third more than a whole HMAC of a 300-byte canonical string done here on plain SHA256_CTX values, which copy
+// like any struct. The primitives are the same assembly underneath.
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "obsgw/request_signature.hpp"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
-#include <atomic>
 #include <charconv>
+#include <cstring>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -16,15 +20,7 @@ namespace obsgw {
 
 namespace {
 
-// Fetched once: OpenSSL 3 otherwise looks algorithms up by name on every implicit use.
-const EVP_MD* sha256_md() {
-  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  return md;
-}
-EVP_MAC* hmac_mac() {
-  static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  return mac;
-}
+constexpr std::size_t kBlock = 64;  // SHA-256 block size
 
 void append_hex(std::string& out, const unsigned char* p, std::size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -43,34 +39,21 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::atomic<std::uint64_t> g_next_key_serial{1};
-
-// Each io thread keys its own HMAC context once per SigningKey and re-initialises it with the same key for every
-// request: keying costs two digest blocks and allocations, re-initialising costs neither.
-struct ThreadMac {
-  std::uint64_t serial = 0;
-  EVP_MAC_CTX* ctx = nullptr;
-};
-struct ThreadMacs {
-  std::vector<ThreadMac> entries;
-  ~ThreadMacs() {
-    for (auto& e : entries) EVP_MAC_CTX_free(e.ctx);
-  }
-};
-constexpr std::size_t kThreadMacs = 64;
-
 }  // namespace
 
+struct SigningKey::Pads {
+  SHA256_CTX inner;
+  SHA256_CTX outer;
+};
+
 std::string sha256_hex(std::string_view data) {
-  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  unsigned char digest[32];
-  unsigned int len = 0;
-  if (!ctx || !EVP_DigestInit_ex2(ctx.get(), sha256_md(), nullptr) || !EVP_DigestUpdate(ctx.get(), data.data(), data.size()) ||
-      !EVP_DigestFinal_ex(ctx.get(), digest, &len))
+  SHA256_CTX ctx;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  if (!SHA256_Init(&ctx) || !SHA256_Update(&ctx, data.data(), data.size()) || !SHA256_Final(digest, &ctx))
     throw std::runtime_error("SHA-256 failed");
   std::string out;
   out.reserve(64);
-  append_hex(out, digest, len);
+  append_hex(out, digest, sizeof digest);
   return out;
 }
 
@@ -80,7 +63,9 @@ std::string canonical_signature_string(std::string_view method, std::string_view
   std::string s;
   s.reserve(128 + target.size() + signed_headers.size() * 48);
   s.append("OBSGW-HMAC-SHA256\n");
-  fmt::format_to(std::back_inserter(s), "{}\n", timestamp);
+  char digits[24];
+  s.append(digits, static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, timestamp).ptr - digits));
+  s.push_back('\n');
   s.append(key_id).push_back('\n');
   s.append(method).push_back('\n');
   s.append(target).push_back('\n');
@@ -101,53 +86,55 @@ std::string canonical_signature_string(std::string_view method, std::string_view
   return s;
 }
 
-SigningKey::SigningKey(std::string id, std::string secret) : id_(std::move(id)), secret_(std::move(secret)) {
+SigningKey::SigningKey(std::string id, std::string secret) : id_(std::move(id)), pads_(std::make_unique<Pads>()) {
   if (id_.empty()) throw std::invalid_argument("a signing key needs an id");
   for (char c : id_)
     if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f || c == ';' || c == ',')
       throw std::invalid_argument(fmt::format("key id \"{}\": visible ASCII only, without ';' and ','", id_));
-  if (secret_.size() < 32) throw std::invalid_argument(fmt::format("key \"{}\": the secret has {} bytes; at least 32 are needed", id_, secret_.size()));
-  serial_ = g_next_key_serial.fetch_add(1, std::memory_order_relaxed);
+  if (secret.size() < 32) throw std::invalid_argument(fmt::format("key \"{}\": the secret has {} bytes; at least 32 are needed", id_, secret.size()));
+  // RFC 2104: a key longer than the block is hashed first; then the inner and outer blocks are the key XOR 0x36
+  // and 0x5c, zero-padded.
+  unsigned char key[kBlock] = {};
+  if (secret.size() > kBlock) {
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, secret.data(), secret.size());
+    SHA256_Final(key, &c);
+  } else {
+    std::memcpy(key, secret.data(), secret.size());
+  }
+  unsigned char inner[kBlock], outer[kBlock];
+  for (std::size_t i = 0; i < kBlock; ++i) {
+    inner[i] = key[i] ^ 0x36;
+    outer[i] = key[i] ^ 0x5c;
+  }
+  SHA256_Init(&pads_->inner);
+  SHA256_Update(&pads_->inner, inner, kBlock);
+  SHA256_Init(&pads_->outer);
+  SHA256_Update(&pads_->outer, outer, kBlock);
+  OPENSSL_cleanse(key, sizeof key);
+  OPENSSL_cleanse(inner, sizeof inner);
+  OPENSSL_cleanse(outer, sizeof outer);
+  OPENSSL_cleanse(secret.data(), secret.size());
 }
 
-SigningKey::~SigningKey() { OPENSSL_cleanse(secret_.data(), secret_.size()); }
+SigningKey::~SigningKey() {
+  if (pads_) OPENSSL_cleanse(pads_.get(), sizeof *pads_);
+}
 
 std::string SigningKey::sign(std::string_view text) const {
-  thread_local ThreadMacs macs;
-  EVP_MAC_CTX* ctx = nullptr;
-  for (std::size_t i = 0; i < macs.entries.size(); ++i)
-    if (macs.entries[i].serial == serial_) {
-      ctx = macs.entries[i].ctx;
-      // Least recently used goes first when the cache is full: move this one to the back.
-      if (i + 1 != macs.entries.size()) std::rotate(macs.entries.begin() + static_cast<std::ptrdiff_t>(i),
-                                                    macs.entries.begin() + static_cast<std::ptrdiff_t>(i) + 1, macs.entries.end());
-      break;
-    }
-  if (!ctx) {
-    ctx = EVP_MAC_CTX_new(hmac_mac());
-    if (!ctx) throw std::runtime_error("HMAC context allocation failed");
-    char digest_name[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0), OSSL_PARAM_construct_end()};
-    if (!EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(secret_.data()), secret_.size(), params)) {
-      EVP_MAC_CTX_free(ctx);
-      throw std::runtime_error("HMAC keying failed");
-    }
-    if (macs.entries.size() >= kThreadMacs) {  // the least recently used goes
-      EVP_MAC_CTX_free(macs.entries.front().ctx);
-      macs.entries.erase(macs.entries.begin());
-    }
-    macs.entries.push_back({serial_, ctx});
-  } else if (!EVP_MAC_init(ctx, nullptr, 0, nullptr)) {  // same key again
-    throw std::runtime_error("HMAC re-initialisation failed");
-  }
-  unsigned char mac[32];
-  std::size_t len = 0;
-  if (!EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(text.data()), text.size()) ||
-      !EVP_MAC_final(ctx, mac, &len, sizeof mac))
-    throw std::runtime_error("HMAC failed");
-  std::string out = "sha256=";
+  SHA256_CTX ctx = pads_->inner;
+  unsigned char inner_digest[SHA256_DIGEST_LENGTH];
+  unsigned char mac[SHA256_DIGEST_LENGTH];
+  bool ok = SHA256_Update(&ctx, text.data(), text.size()) && SHA256_Final(inner_digest, &ctx);
+  ctx = pads_->outer;
+  ok = ok && SHA256_Update(&ctx, inner_digest, sizeof inner_digest) && SHA256_Final(mac, &ctx);
+  OPENSSL_cleanse(&ctx, sizeof ctx);
+  if (!ok) throw std::runtime_error("HMAC-SHA256 failed");
+  std::string out;
   out.reserve(7 + 64);
-  append_hex(out, mac, len);
+  out.append("sha256=");
+  append_hex(out, mac, sizeof mac);
   return out;
 }
 

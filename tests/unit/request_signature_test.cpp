@@ -40,7 +40,7 @@ TEST(RequestSignature, MatchesAnIndependentImplementation) {
   SigningKey key("k1", kSecret);
   auto h = signed_request_headers(key, kTs);
   EXPECT_EQ(h.get(kSignatureHeader), "sha256=7988d670660e59b739c7e07d63fab147ac9edccc34e815afa164670a1ca61996");
-  // Signing again (the thread's ready context re-initialised) gives the same answer; so does another thread.
+  // Signing again gives the same answer; so does another thread.
   EXPECT_EQ(signed_request_headers(key, kTs).get(kSignatureHeader), h.get(kSignatureHeader));
   std::string other;
   std::thread([&] { other = std::string(*signed_request_headers(key, kTs).get(kSignatureHeader)); }).join();
@@ -48,6 +48,19 @@ TEST(RequestSignature, MatchesAnIndependentImplementation) {
   // Another key with the same id but another secret signs differently.
   SigningKey other_key("k1", kSecret + "x");
   EXPECT_NE(signed_request_headers(other_key, kTs).get(kSignatureHeader), h.get(kSignatureHeader));
+}
+
+TEST(RequestSignature, HmacMatchesRfc2104ForEveryKeyLength) {
+  // Python: hmac.new(key, text, hashlib.sha256).hexdigest(). A key of exactly one block is used as it is; a longer
+  // one is hashed first (RFC 2104).
+  std::string key100;
+  for (int i = 0; i < 100; ++i) key100.push_back(static_cast<char>(i));
+  EXPECT_EQ(SigningKey("a", std::string(32, 'k')).sign(""),
+            "sha256=a4ad8e340e32bf1d916005cb1dc92795148897965e36ae56c0adc357474b5372");
+  EXPECT_EQ(SigningKey("b", key100).sign("OBSGW-HMAC-SHA256\n1\nk\nGET\n/\n\n"),
+            "sha256=32076b822d8609daff110d1a13f602253a7cafbb2dca172178544a1e4c82808b");
+  EXPECT_EQ(SigningKey("c", std::string(64, 'z')).sign(std::string(1000, 'x')),
+            "sha256=207e58ee2b0e68365027822371125f21cdea6ce42e74f5b3aa702b9f7b389ef5");
 }
 
 TEST(RequestSignature, KeysAreChecked) {
