@@ -249,17 +249,20 @@ class GcraRateLimiter final : public RateLimiter {
       const Limit& l = limits_[b.limit_of[tightest]];
       const auto& charges = b.charges;
       // Several limiters on one route: the one closest to refusing keeps the headers.
-      if (auto prev_limit = ex.response_headers.get("RateLimit-Limit")) {
+      const auto prev_limit = ex.response_headers.get("RateLimit-Limit");
+      if (prev_limit) {
         double prev_share = parse_number(ex.response_headers.get("RateLimit-Remaining").value_or("")) / std::max(1.0, parse_number(*prev_limit));
         if (prev_share <= best) return Verdict::proceed();
+        for (auto h : {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"}) ex.response_headers.remove(h);
       }
       char remaining[24], reset[24];
       auto r1 = std::to_chars(remaining, remaining + sizeof remaining, static_cast<long long>(charges[tightest].remaining)).ptr;
       auto r2 = std::to_chars(reset, reset + sizeof reset, ceil_seconds(charges[tightest].reset_ns)).ptr;
-      ex.response_headers.set("RateLimit-Limit", l.limit_value);
-      ex.response_headers.set("RateLimit-Remaining", std::string_view(remaining, static_cast<std::size_t>(r1 - remaining)));
-      ex.response_headers.set("RateLimit-Reset", std::string_view(reset, static_cast<std::size_t>(r2 - reset)));
-      ex.response_headers.set("RateLimit-Policy", l.policy_value);
+      // None of the four is there now: adding is setting, without a search per header.
+      ex.response_headers.add("RateLimit-Limit", l.limit_value);
+      ex.response_headers.add("RateLimit-Remaining", std::string_view(remaining, static_cast<std::size_t>(r1 - remaining)));
+      ex.response_headers.add("RateLimit-Reset", std::string_view(reset, static_cast<std::size_t>(r2 - reset)));
+      ex.response_headers.add("RateLimit-Policy", l.policy_value);
     }
     return Verdict::proceed();
   }
