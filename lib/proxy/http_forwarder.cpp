@@ -31,6 +31,7 @@
 #include "proxy/upstream_url.hpp"
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
+#include "util/spare_buffers.hpp"
 
 namespace obsgw {
 
@@ -40,16 +41,13 @@ using tcp = asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr std::size_t kReadBuffer = 64 * 1024;
 constexpr std::chrono::milliseconds kTrustRecentlyUsed{250};
 
 struct UpstreamConnection {
-  UpstreamConnection(Transport t, const asio::any_io_executor& ex) : transport(std::move(t)), dog(ex) {
-    buf.resize(kReadBuffer);
-  }
+  UpstreamConnection(Transport t, const asio::any_io_executor& ex) : transport(std::move(t)), dog(ex) {}
   Transport transport;
   net::Watchdog dog;
-  std::vector<char> buf;
+  std::vector<char> buf;  // taken for a request, given back to the thread's spares while pooled
   std::size_t begin = 0, end = 0;
   clock::time_point idle_since;
   std::string head;       // the serialized request head; its capacity is reused across requests
@@ -250,6 +248,8 @@ void HttpForwarder::give_back(std::size_t endpoint, std::unique_ptr<UpstreamConn
   auto& p = pool().endpoints[endpoint];
   c->idle_since = net::coarse_now();
   c->begin = c->end = 0;
+  util::SpareBuffers::give_back(std::move(c->buf));
+  c->buf = {};
   c->dog.disarm();
   if (options_.max_idle_connections == 0) return;  // pooling disabled: the connection closes here
   while (p.idle.size() >= options_.max_idle_connections) p.idle.pop_front();  // the oldest goes
@@ -360,6 +360,7 @@ bool HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t l
 asio::awaitable<std::size_t> HttpForwarder::start_read(UpstreamConnection& c, clock::time_point deadline,
                                                       std::error_code& ec) const {
   if (c.begin == c.end) c.begin = c.end = 0;
+  if (c.buf.empty()) c.buf = util::SpareBuffers::take(util::SpareBuffers::kResponseSize);
   if (c.end == c.buf.size()) {
     if (c.begin > 0) {
       std::memmove(c.buf.data(), c.buf.data() + c.begin, c.end - c.begin);

@@ -10,9 +10,9 @@
 #include "obsgw/router.hpp"
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
-#include "server/spare_buffers.hpp"
 #include "util/json_escape.hpp"
 #include "util/request_id.hpp"
+#include "util/spare_buffers.hpp"
 
 namespace obsgw::detail {
 
@@ -84,7 +84,7 @@ bool ClientConnection::end_read(std::size_t n, const std::error_code& ec) noexce
 }
 
 asio::awaitable<std::size_t> ClientConnection::start_idle_read(std::chrono::milliseconds timeout, std::error_code& ec) {
-  SpareBuffers::give_back(std::move(buf_));
+  util::SpareBuffers::give_back(std::move(buf_));
   buf_ = {};
   begin_ = end_ = 0;
   dog_.arm(timeout, &transport_);
@@ -94,18 +94,27 @@ asio::awaitable<std::size_t> ClientConnection::start_idle_read(std::chrono::mill
 bool ClientConnection::end_idle_read(std::size_t n, const std::error_code& ec) {
   dog_.disarm();
   if (n > 0) {
-    buf_ = SpareBuffers::take(SpareBuffers::kHeadSize);
+    buf_ = util::SpareBuffers::take(util::SpareBuffers::kHeadSize);
     std::memcpy(buf_.data(), idle_buf_.data(), n);
     end_ = n;
   }
   return !ec;
 }
 
+std::size_t ClientConnection::read_arrived() noexcept {
+  auto& socket = transport_.socket();
+  std::error_code ec;
+  if (!socket.non_blocking()) socket.non_blocking(true, ec);  // a read that would wait fails instead
+  if (ec) return 0;
+  const std::size_t n = socket.read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_), ec);
+  return ec ? 0 : n;  // nothing yet (would block), or an error the next awaited read reports
+}
+
 void ClientConnection::use_body_buffer() {
-  auto body = SpareBuffers::take(SpareBuffers::kBodySize);
+  auto body = util::SpareBuffers::take(util::SpareBuffers::kBodySize);
   const std::size_t pending = end_ - begin_;  // less than kBodySize: the old buffer was smaller
   std::memcpy(body.data(), buf_.data() + begin_, pending);
-  SpareBuffers::give_back(std::exchange(buf_, std::move(body)));
+  util::SpareBuffers::give_back(std::exchange(buf_, std::move(body)));
   begin_ = 0;
   end_ = pending;
 }
@@ -267,6 +276,15 @@ asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& e
   continue_sent_ = true;
   const std::uint64_t limit = options_.limits.max_body_bytes;
   while (true) {
+    // A piece shorter than the rest of the body is topped up with whatever else has already arrived (never
+    // waiting for more): a body that came in several segments then goes upstream in one write, the first one
+    // together with the head.
+    if (begin_ < end_ && body_framing_ == BodyFraming::content_length && end_ - begin_ < body_remaining_ &&
+        end_ - begin_ < util::SpareBuffers::kBodySize / 2 && !transport_.is_tls()) {
+      if (buf_.size() < util::SpareBuffers::kBodySize) use_body_buffer();
+      else make_room(util::SpareBuffers::kBodySize / 2);
+      end_ += read_arrived();
+    }
     if (begin_ < end_) {
       if (body_framing_ == BodyFraming::content_length) {
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(body_remaining_, end_ - begin_));
@@ -289,8 +307,8 @@ asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& e
       if (exchange_) exchange_->outcome.bytes_in += step.data.size();
       if (!step.data.empty() || body_done_) co_return step.data;
     }
-    if (buf_.size() < SpareBuffers::kBodySize) use_body_buffer();
-    else make_room(SpareBuffers::kBodySize / 2);
+    if (buf_.size() < util::SpareBuffers::kBodySize) use_body_buffer();
+    else make_room(util::SpareBuffers::kBodySize / 2);
     if (!end_read(co_await start_read(options_.timeouts.body_read, ec), ec)) {
       if (dog_.expired()) co_return fail_body(GatewayError::body_timeout, ec);
       broken_ = true;  // the client is gone

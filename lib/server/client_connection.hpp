@@ -74,6 +74,8 @@ class ClientConnection final : public Downstream {
   bool end_idle_read(std::size_t n, const std::error_code& ec);
   // Streams a body through a kBodySize buffer, keeping the bytes not yet consumed.
   void use_body_buffer();
+  // Appends to buf_ what has already arrived on a plain socket, without waiting; returns the byte count.
+  std::size_t read_arrived() noexcept;
   void make_room(std::size_t min_free);
   // Writes out_ (a pending head) followed by up to three more pieces, in one gathered write.
   asio::awaitable<std::size_t> start_write(std::string_view a, std::string_view b, std::string_view c, std::error_code& ec);
@@ -93,7 +95,7 @@ class ClientConnection final : public Downstream {
   http::RequestParser parser_;
 
   RequestHead head_;  // parsed into; lent to each Exchange and taken back, so its memory is reused
-  std::vector<char> buf_;  // empty between requests (see SpareBuffers)
+  std::vector<char> buf_;  // empty between requests (see util::SpareBuffers)
   std::size_t begin_ = 0, end_ = 0;
   // The first bytes of the next request. Big enough for most heads (a bearer token included) in one read; a
   // longer head costs one more read.
