@@ -123,6 +123,7 @@ void BM_AuthenticatorCachedToken(benchmark::State& state, bool with_tenant) {
   std::ofstream(s.jwks_path) << "{\"keys\":[" << obsgw::auth::public_jwk_json(s.key.get(), "k1", "RS256") << "]}";
   o.providers = {p};
   auto policy = obsgw::make_jwt_authenticator(o);
+  std::filesystem::remove(s.jwks_path);  // read when the authenticator was made
   obsgw::TenantResolverOptions t;
   t.claim = "tenant_id";
   auto tenant = obsgw::make_tenant_resolver(t);
