@@ -1572,7 +1572,7 @@ ISSUE_GOALS = [
          ("post10k-c50", "post10k-c500")),
 ]
 
-EARLIER_GOALS = [  # what proxy_bench.sh judged, kept so that nothing it measured is lost
+EARLIER_GOALS = [  # the identity and traffic milestones' goals (proxy_bench.sh judged them before this suite)
     Goal("jwt-cached: req/s ≥ 0.95× gatewayd", lambda s, sc: ratio(s, "gatewayd-jwt-cached", "gatewayd", sc),
          lambda v: v >= 0.95),
     Goal("limits in process: req/s ≥ 0.95× gatewayd", lambda s, sc: ratio(s, "gatewayd-limits", "gatewayd", sc),
@@ -1823,7 +1823,7 @@ def write_report(ctx: Context, started: datetime.datetime, columns: list[Column]
     out += ["## Goals (issue 5)", "", "Headline (GET and POST 10 KB at 50 connections; scale; micro):", ""]
     out += headline_goals(stats, scale, micro) + ["", "Per scenario:", ""]
     out += goals_table(ISSUE_GOALS, stats, s.scenarios)
-    out += ["", "Earlier goals (the JWT and traffic milestones, as `proxy_bench.sh` judged them):", ""]
+    out += ["", "Earlier goals (the identity and traffic milestones):", ""]
     out += goals_table(EARLIER_GOALS, stats, s.scenarios)
     out += ["", "## Columns", "", "| column | what |", "|---|---|"]
     out += [f"| {c.name} | {c.description} |" for c in columns]
@@ -1892,7 +1892,7 @@ def jwt_cost_section(stats: dict, rows: list[dict], micro: dict) -> list[str]:
     out = ["DUT CPU µs per request of the jwt-new column minus that of plain gatewayd, same scenario and run: the "
            "whole cost of a new token (base64url and JSON decoding, claim checks, the cache insert, the longer head, "
            "and kernel time that grows as the request rate falls), and the same in user space alone (utime). "
-           "Efficiency: openssl's µs per verify over that cost (proxy_bench.sh's JWT goal: ≥ 0.80).", "",
+           "Efficiency: openssl's µs per verify over that cost (the identity milestone's goal: ≥ 0.80).", "",
            "| algorithm | scenario | jwt-new − gatewayd µs/req | jwt-new − jwt-cached µs/req | user space only "
            "µs/req | openssl µs / verify | efficiency |", "|---|---|---:|---:|---:|---:|---:|"]
     found = False

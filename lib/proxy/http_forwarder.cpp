@@ -47,7 +47,7 @@ struct UpstreamConnection {
   UpstreamConnection(Transport t, const asio::any_io_executor& ex) : transport(std::move(t)), dog(ex) {}
   Transport transport;
   net::Watchdog dog;
-  std::vector<char> buf;  // taken for a request, given back to the thread's spares while pooled
+  util::IoBuffer buf;  // taken for a request, given back to the thread's spares while pooled
   std::size_t begin = 0, end = 0;
   clock::time_point idle_since;
   std::string head;       // the serialized request head; its capacity is reused across requests

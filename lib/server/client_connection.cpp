@@ -12,7 +12,6 @@
 #include "server/metrics.hpp"
 #include "util/json_escape.hpp"
 #include "util/request_id.hpp"
-#include "util/spare_buffers.hpp"
 
 namespace obsgw::detail {
 

@@ -15,6 +15,7 @@
 #include "obsgw/exchange.hpp"
 #include "obsgw/server_options.hpp"
 #include "server/errors.hpp"
+#include "util/spare_buffers.hpp"
 
 namespace obsgw::detail {
 
@@ -95,7 +96,7 @@ class ClientConnection final : public Downstream {
   http::RequestParser parser_;
 
   RequestHead head_;  // parsed into; lent to each Exchange and taken back, so its memory is reused
-  std::vector<char> buf_;  // empty between requests (see util::SpareBuffers)
+  util::IoBuffer buf_;  // empty between requests (see util::SpareBuffers)
   std::size_t begin_ = 0, end_ = 0;
   // The first bytes of the next request. Big enough for most heads (a bearer token included) in one read; a
   // longer head costs one more read.

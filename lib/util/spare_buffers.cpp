@@ -1,21 +1,49 @@
 #include "util/spare_buffers.hpp"
 
-#include <utility>
+#include <chrono>
 
 namespace obsgw::util {
 
 namespace {
 
-// What one thread keeps at most: 2 MB of head buffers, 4 MB of response buffers, 4 MB of body buffers.
+using clock = std::chrono::steady_clock;
+
+constexpr auto kTrimEvery = std::chrono::seconds(10);
+constexpr std::size_t kTrimCheckEvery = 256;  // give-backs between two clock reads
+
+// Upper bounds of what one thread keeps (at most 32 + 64 + 64 MB, only ever after that many requests were in
+// flight at once on the thread).
 struct SizeClass {
   std::size_t size;
   std::size_t max_spare;
 };
-constexpr SizeClass kClasses[] = {{SpareBuffers::kHeadSize, 256}, {SpareBuffers::kResponseSize, 64},
-                                  {SpareBuffers::kBodySize, 32}};
+constexpr SizeClass kClasses[] = {{SpareBuffers::kHeadSize, 4096}, {SpareBuffers::kResponseSize, 1024},
+                                  {SpareBuffers::kBodySize, 512}};
 constexpr std::size_t kClassCount = sizeof kClasses / sizeof kClasses[0];
 
-thread_local std::vector<std::vector<char>> t_spares[kClassCount];
+struct Spares {
+  std::vector<IoBuffer> list;
+  std::size_t low_water = 0;  // the fewest spares since the last trim: that many were never needed
+};
+
+struct ThreadSpares {
+  Spares classes[kClassCount];
+  std::size_t gives = 0;
+  clock::time_point next_trim = clock::now() + kTrimEvery;
+
+  void maybe_trim() noexcept {
+    if (++gives % kTrimCheckEvery != 0) return;
+    const auto now = clock::now();
+    if (now < next_trim) return;
+    next_trim = now + kTrimEvery;
+    for (auto& c : classes) {
+      c.list.resize(c.list.size() - c.low_water);
+      c.low_water = c.list.size();
+    }
+  }
+};
+
+thread_local ThreadSpares t_spares;
 
 int class_of(std::size_t size) {
   for (std::size_t i = 0; i < kClassCount; ++i)
@@ -25,22 +53,33 @@ int class_of(std::size_t size) {
 
 }  // namespace
 
-std::vector<char> SpareBuffers::take(std::size_t size) {
+IoBuffer SpareBuffers::take(std::size_t size) {
   const int c = class_of(size);
-  if (c < 0 || t_spares[c].empty()) return std::vector<char>(size);
-  std::vector<char> buf = std::move(t_spares[c].back());
-  t_spares[c].pop_back();
+  if (c < 0 || t_spares.classes[c].list.empty()) return IoBuffer(size);
+  auto& spares = t_spares.classes[c];
+  IoBuffer buf = std::move(spares.list.back());
+  spares.list.pop_back();
+  if (spares.list.size() < spares.low_water) spares.low_water = spares.list.size();
   return buf;
 }
 
-void SpareBuffers::give_back(std::vector<char>&& buf) noexcept {
-  std::vector<char> mine = std::move(buf);  // freed at return unless kept
+void SpareBuffers::give_back(IoBuffer&& buf) noexcept {
+  IoBuffer mine = std::move(buf);  // freed at return unless kept
   const int c = class_of(mine.size());
-  if (c < 0 || t_spares[c].size() >= kClasses[c].max_spare) return;
+  if (c < 0) return;
+  auto& spares = t_spares.classes[c];
+  if (spares.list.size() >= kClasses[c].max_spare) return;
   try {
-    t_spares[c].push_back(std::move(mine));
+    spares.list.push_back(std::move(mine));
   } catch (...) {  // no memory for the list's growth: the buffer is simply freed
   }
+  t_spares.maybe_trim();
+}
+
+std::size_t SpareBuffers::spare_count() noexcept {
+  std::size_t n = 0;
+  for (const auto& c : t_spares.classes) n += c.list.size();
+  return n;
 }
 
 }  // namespace obsgw::util

@@ -1,6 +1,6 @@
-"""A real nginx for the integration tests (forward auth with auth_request), run like benchmarks/proxy_bench.sh
-runs it: `daemon off`, its own prefix, config, pid file, logs and temp paths in a temporary directory, stopped by
-its PID (SIGTERM: the master stops its workers; SIGKILL to master and workers if it does not go).
+"""A real nginx for the integration tests (forward auth with auth_request), run like the benchmark suite runs it:
+`daemon off`, its own prefix, config, pid file, logs and temp paths in a temporary directory, stopped by its PID
+(SIGTERM: the master stops its workers; SIGKILL to master and workers if it does not go).
 
     ng = Nginx(lambda port: f"server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}")
     ... request(ng.port, ...) ...
