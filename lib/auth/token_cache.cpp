@@ -31,19 +31,20 @@ void TokenCache::insert(std::string_view token, Entry entry, std::int64_t now) {
   if (map_.size() >= max_entries_) {
     // Evict one entry per insert, so no insert pays for a sweep: the first of a bucket after a rotating cursor —
     // an expired one when found within a few steps (table order is unrelated to age or client).
-    auto victim = map_.end();
+    // Candidates are looked at through bucket iterators; only the one chosen is looked up to be erased, since
+    // every lookup hashes a whole token (several hundred bytes).
+    const std::string* victim = nullptr;
     for (std::size_t tries = 0; tries < 8; ++tries) {
       evict_cursor_ = (evict_cursor_ + 1) % map_.bucket_count();
       auto local = map_.begin(evict_cursor_);
       if (local == map_.end(evict_cursor_)) continue;
-      auto it = map_.find(local->first);
-      if (victim == map_.end()) victim = it;
-      if (now >= it->second.expires_at) {
-        victim = it;
+      if (!victim) victim = &local->first;
+      if (now >= local->second.expires_at) {
+        victim = &local->first;
         break;
       }
     }
-    map_.erase(victim == map_.end() ? map_.begin() : victim);
+    map_.erase(victim ? map_.find(*victim) : map_.begin());
   }
   map_.insert_or_assign(std::string(token), std::move(entry));
 }

@@ -49,6 +49,15 @@ TEST(Base64url, RoundTripAndStrictness) {
   EXPECT_FALSE(base64url_decode("Zm9vY"));   // length 1 mod 4
   EXPECT_FALSE(base64url_decode("QR"));      // non-canonical: trailing bits set ("QQ" is the one spelling)
   EXPECT_TRUE(base64url_decode("QQ"));
+  EXPECT_FALSE(base64url_decode("QUF"));     // non-canonical with three characters ("QUE" is the one spelling)
+  EXPECT_EQ(base64url_decode("QUE"), "AA");
+  EXPECT_FALSE(base64url_decode("QUJD!EVG"));  // an invalid character in a full group
+  // Every length and byte value: decoding undoes encoding (the decoder works four characters at a time).
+  std::string bytes;
+  for (int i = 0; i < 300; ++i) {
+    bytes.push_back(static_cast<char>((i * 167 + 13) & 0xff));
+    ASSERT_EQ(base64url_decode(base64url_encode(bytes)), bytes) << "length " << bytes.size();
+  }
   EXPECT_FALSE(base64url_decode("Zm 9v"));
 }
 
