@@ -174,6 +174,7 @@ asio::awaitable<void> ClientConnection::run() {
     body_framing_ = head.framing;
     body_remaining_ = head.framing == BodyFraming::content_length ? head.content_length : 0;
     body_read_ = 0;
+    body_topped_up_ = false;
     body_done_ = head.framing == BodyFraming::none;
     continue_sent_ = false;
     body_error_.reset();
@@ -275,11 +276,13 @@ asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& e
   continue_sent_ = true;
   const std::uint64_t limit = options_.limits.max_body_bytes;
   while (true) {
-    // A piece shorter than the rest of the body is topped up with whatever else has already arrived (never
-    // waiting for more): a body that came in several segments then goes upstream in one write, the first one
-    // together with the head.
-    if (begin_ < end_ && body_framing_ == BodyFraming::content_length && end_ - begin_ < body_remaining_ &&
-        end_ - begin_ < util::SpareBuffers::kBodySize / 2 && !transport_.is_tls()) {
+    // The first piece, when it is shorter than the body, is topped up with whatever else has already arrived
+    // (never waiting for more): a body that came with its head in several segments then goes upstream in one
+    // write, together with the head. Once per body: later pieces come from awaited reads, which already took
+    // everything there was.
+    if (!body_topped_up_ && begin_ < end_ && body_framing_ == BodyFraming::content_length &&
+        end_ - begin_ < body_remaining_ && end_ - begin_ < util::SpareBuffers::kBodySize / 2 && !transport_.is_tls()) {
+      body_topped_up_ = true;
       if (buf_.size() < util::SpareBuffers::kBodySize) use_body_buffer();
       else make_room(util::SpareBuffers::kBodySize / 2);
       end_ += read_arrived();

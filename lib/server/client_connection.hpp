@@ -108,6 +108,7 @@ class ClientConnection final : public Downstream {
   std::uint64_t body_remaining_ = 0;
   std::uint64_t body_read_ = 0;
   bool body_done_ = true;
+  bool body_topped_up_ = false;  // the first piece was topped up (see read_body)
   bool continue_sent_ = false;
   std::optional<GatewayError> body_error_;  // the body could not be read (malformed, too large, too slow)
   http::ChunkedDecoder chunked_{400};

@@ -100,6 +100,7 @@ SigningKey::SigningKey(std::string id, std::string secret) : id_(std::move(id)),
     SHA256_Init(&c);
     SHA256_Update(&c, secret.data(), secret.size());
     SHA256_Final(key, &c);
+    OPENSSL_cleanse(&c, sizeof c);  // its state is the HMAC key
   } else {
     std::memcpy(key, secret.data(), secret.size());
   }

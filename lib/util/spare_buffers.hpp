@@ -37,8 +37,9 @@ using IoBuffer = std::vector<char, NoZeroFill<char>>;
 // A pooled upstream connection likewise holds none while idle. So ten thousand idle clients (or a thousand pooled
 // upstream connections) do not hold a buffer each, while busy connections take and return buffers without malloc.
 //
-// The spares follow the load: a thread keeps as many as its peak of requests in flight needed, and every ten
-// seconds frees those that stayed unused all along (so memory returns after a burst).
+// The spares follow the load: a thread keeps as many as its peak of requests in flight needed (up to a bound per
+// size), and, checked as buffers come back and at most every ten seconds, frees those that stayed unused since
+// the previous check, so memory returns after a burst. A thread with no traffic at all keeps what it has.
 //
 // Every connection runs on one io thread for its whole life, so the spares are per thread and take no lock.
 class SpareBuffers {

@@ -12,8 +12,9 @@ from harness import GATEWAYD, LOCALHOST, Gateway, build_request, make_config, ro
 from upstream import RawUpstream, read_exact, read_request_head
 
 SANITIZED = b"__asan_init" in open(GATEWAYD, "rb").read()
-# The goal is 10 KB per idle connection (measured 9.5 KB at 10,000 connections); a connection that still
-# held its 8 KB head buffer would cost about 15.6 KB, one that held its 64 KB body buffer over 70 KB.
+# The goal is 10 KB per idle connection (measured 8.4-9.7 KB). Buffers are not zero-filled, so one held
+# by an idle connection costs the pages its reads touched: a kept head buffer adds at least a page (4 KB) per
+# connection, a kept body buffer the 20 KB a body wrote into it.
 IDLE_BOUND = 12 * 1024 * (3 if SANITIZED else 1)
 # After bodies, the thread keeps up to 4 MB of spare buffers: amortised over the connections, still far below 64 KB.
 AFTER_BODY_BOUND = 24 * 1024 * (3 if SANITIZED else 1)
@@ -41,7 +42,10 @@ def read_answer(sock):
         if name.strip().lower() == b"content-length":
             length = int(value)
     while len(rest) < length:
-        rest += sock.recv(65536)
+        piece = sock.recv(65536)
+        if not piece:
+            raise AssertionError(f"connection closed {len(rest)} bytes into a {length}-byte body")
+        rest += piece
     return int(head.split(b" ", 2)[1])
 
 
