@@ -1060,21 +1060,23 @@ def check_ratelimit(ctx: Context, column: Column, token: str) -> list[str]:
     return [] if "ratelimit-policy" in answer.headers else ["no RateLimit-Policy header: is the limiter running?"]
 
 
-def check_redis(ctx: Context, column: Column, token: str) -> list[str]:
+def counters_over_requests(ctx: Context, column: Column, token: str, count: int) -> dict[str, int]:
+    """The gatewayd's /metrics counters moved by `count` requests carrying `token`."""
     before = read_counters(column.admin_port)
-    for _ in range(3):
+    for _ in range(count):
         http_call(column.port, headers=request_headers(ctx, token, tenant_of(token)))
-    d = counter_deltas(before, read_counters(column.admin_port))
+    return counter_deltas(before, read_counters(column.admin_port))
+
+
+def check_redis(ctx: Context, column: Column, token: str) -> list[str]:
+    d = counters_over_requests(ctx, column, token, 3)
     if d["store_trips"] < 3 or d["store_errors"]:
         return [f"3 requests made {d['store_trips']} Redis round trips and {d['store_errors']} store errors"]
     return []
 
 
 def check_cached(ctx: Context, column: Column, token: str) -> list[str]:
-    before = read_counters(column.admin_port)
-    for _ in range(3):
-        http_call(column.port, headers=request_headers(ctx, token, tenant_of(token)))
-    d = counter_deltas(before, read_counters(column.admin_port))
+    d = counters_over_requests(ctx, column, token, 3)
     if d["cache_hits"] < 3 or d["verified"]:
         return [f"a known token: {d['cache_hits']} cache hits and {d['verified']} signature checks for 3 requests"]
     return []
