@@ -1,16 +1,38 @@
 #include "auth/token_cache.hpp"
 
+#include <algorithm>
+
 #include <openssl/sha.h>
 
 #include "util/per_thread.hpp"
 
 namespace obsgw::auth {
 
+namespace {
+constexpr std::size_t kHeadSample = 16, kTailSample = 48;
+constexpr std::size_t kDoorkeeperBits = std::size_t{1} << 16;  // 8 KB per cache
+// Cleared after this many marks: two probes each leave about one bit in five set, so about one token in twenty
+// never seen gets in anyway, and "lately" means among the last 8,192 tokens turned away.
+constexpr std::size_t kDoorkeeperMarks = kDoorkeeperBits / 8;
+}  // namespace
+
 TokenDigest digest_token(std::string_view token) noexcept {
   TokenDigest d;
   SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), d.bytes.data());
   return d;
 }
+
+std::size_t TokenCache::Hash::operator()(std::string_view token) const noexcept {
+  if (whole || token.size() <= kHeadSample + kTailSample) return std::hash<std::string_view>{}(token);
+  char sample[kHeadSample + kTailSample];
+  std::memcpy(sample, token.data(), kHeadSample);
+  std::memcpy(sample + kHeadSample, token.data() + token.size() - kTailSample, kTailSample);
+  return std::hash<std::string_view>{}(std::string_view(sample, sizeof sample)) ^
+         (token.size() * 0x9E3779B97F4A7C15ull);
+}
+
+TokenCache::TokenCache(std::size_t max_entries, Keys keys)
+    : max_entries_(max_entries), map_(0, Hash{keys == Keys::untrusted}) {}
 
 const TokenCache::Entry* TokenCache::find(std::string_view token, std::int64_t now) {
   auto it = map_.find(token);
@@ -28,29 +50,56 @@ void TokenCache::erase(std::string_view token) {
 
 void TokenCache::insert(std::string_view token, Entry entry, std::int64_t now) {
   if (max_entries_ == 0 || token.size() > kMaxCachedTokenBytes) return;
-  if (map_.size() >= max_entries_) {
-    // Evict one entry per insert, so no insert pays for a sweep: the first of a bucket after a rotating cursor —
-    // an expired one when found within a few steps (table order is unrelated to age or client).
-    // Candidates are looked at through bucket iterators; only the one chosen is looked up to be erased, since
-    // every lookup hashes a whole token (several hundred bytes).
-    const std::string* victim = nullptr;
-    for (std::size_t tries = 0; tries < 8; ++tries) {
-      evict_cursor_ = (evict_cursor_ + 1) % map_.bucket_count();
-      auto local = map_.begin(evict_cursor_);
-      if (local == map_.end(evict_cursor_)) continue;
-      if (!victim) victim = &local->first;
-      if (now >= local->second.expires_at) {
-        victim = &local->first;
-        break;
-      }
-    }
-    map_.erase(victim ? map_.find(*victim) : map_.begin());
+  const std::size_t hash = map_.hash_function()(token);
+  if (auto it = map_.find(token); it != map_.end()) {
+    it->second = std::move(entry);
+    return;
   }
-  map_.insert_or_assign(std::string(token), std::move(entry));
+  if (map_.size() >= max_entries_ && !make_room(hash, now)) return;
+  map_.emplace(std::string(token), std::move(entry));
 }
 
-TokenCache& thread_token_cache(const std::shared_ptr<void>& owner, std::size_t max_entries) {
-  return util::per_thread<TokenCache>(owner, [&] { return std::make_unique<TokenCache>(max_entries); });
+bool TokenCache::make_room(std::size_t newcomer, std::int64_t now) {
+  // Candidates: the first entry of a bucket after a rotating cursor, for a few buckets (table order is unrelated
+  // to age or client). They are looked at through bucket iterators; only the one chosen is looked up again.
+  // A newcomer not seen lately only gets a dead entry's place, so fewer candidates are worth a look.
+  const bool welcome = seen_lately(newcomer);
+  const std::size_t candidates = welcome ? 8 : 2;
+  const std::string* live = nullptr;
+  const std::string* expired = nullptr;
+  for (std::size_t looked = 0, steps = 0; looked < candidates && steps < 4 * candidates && !expired; ++steps) {
+    evict_cursor_ = (evict_cursor_ + 1) % map_.bucket_count();
+    auto local = map_.begin(evict_cursor_);
+    if (local == map_.end(evict_cursor_)) continue;
+    ++looked;
+    if (now >= local->second.expires_at) expired = &local->first;
+    else if (!live) live = &local->first;
+  }
+  const std::string* victim = expired;
+  if (!victim) {
+    if (!welcome) return false;
+    victim = live;
+  }
+  map_.erase(victim ? map_.find(*victim) : map_.begin());
+  return true;
+}
+
+bool TokenCache::seen_lately(std::size_t hash) {
+  if (doorkeeper_.empty()) doorkeeper_.assign(kDoorkeeperBits / 64, 0);
+  const std::size_t a = hash % kDoorkeeperBits, b = (hash >> 32) % kDoorkeeperBits;
+  auto bit = [&](std::size_t i) -> bool { return doorkeeper_[i / 64] >> (i % 64) & 1; };
+  if (bit(a) && bit(b)) return true;
+  if (++doorkeeper_marks_ > kDoorkeeperMarks) {
+    std::fill(doorkeeper_.begin(), doorkeeper_.end(), 0);
+    doorkeeper_marks_ = 1;
+  }
+  doorkeeper_[a / 64] |= std::uint64_t{1} << (a % 64);
+  doorkeeper_[b / 64] |= std::uint64_t{1} << (b % 64);
+  return false;
+}
+
+TokenCache& thread_token_cache(const std::shared_ptr<void>& owner, std::size_t max_entries, TokenCache::Keys keys) {
+  return util::per_thread<TokenCache>(owner, [&] { return std::make_unique<TokenCache>(max_entries, keys); });
 }
 
 }  // namespace obsgw::auth

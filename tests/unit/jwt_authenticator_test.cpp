@@ -373,12 +373,72 @@ TEST(TokenCache, BoundedAndExpiring) {
   for (int i = 0; i < 100; ++i) cache.insert(std::to_string(i), {id, 1000, 0, 0}, 10);
   EXPECT_LE(cache.size(), 16u);
   cache.insert("x", {id, 1000, 0, 0}, 10);
+  cache.insert("x", {id, 1000, 0, 0}, 10);  // a full cache admits a token on its second verification
   EXPECT_NE(cache.find("x", 999), nullptr);
   EXPECT_EQ(cache.find("y", 999), nullptr);
   EXPECT_EQ(cache.find("x", 1001), nullptr);
   EXPECT_EQ(cache.find("x", 999), nullptr);  // removed when found expired
   cache.insert(std::string(5000, 't'), {id, 1000, 0, 0}, 10);  // too long to keep
   EXPECT_EQ(cache.find(std::string(5000, 't'), 999), nullptr);
+}
+
+// Tokens that share the sampled head and tail (and length) are still told apart: the whole token is compared.
+TEST(TokenCache, SampledHashStillComparesWholeTokens) {
+  for (auto keys : {auth::TokenCache::Keys::verified, auth::TokenCache::Keys::untrusted}) {
+    auth::TokenCache cache(100, keys);
+    auto a = std::make_shared<Identity>(), b = std::make_shared<Identity>();
+    std::string head(16, 'h'), tail(48, 't');
+    std::string t1 = head + std::string(600, 'x') + tail, t2 = head + std::string(600, 'y') + tail;
+    cache.insert(t1, {a, 1000, 0, 0}, 10);
+    EXPECT_EQ(cache.find(t2, 10), nullptr);
+    cache.insert(t2, {b, 1000, 0, 0}, 10);
+    ASSERT_NE(cache.find(t1, 10), nullptr);
+    ASSERT_NE(cache.find(t2, 10), nullptr);
+    EXPECT_EQ(cache.find(t1, 10)->identity, a);
+    EXPECT_EQ(cache.find(t2, 10)->identity, b);
+    EXPECT_EQ(cache.size(), 2u);
+    cache.insert(t1, {b, 2000, 0, 0}, 10);  // replaces, does not add
+    EXPECT_EQ(cache.size(), 2u);
+    EXPECT_EQ(cache.find(t1, 1500)->identity, b);
+  }
+}
+
+// A full cache of live entries admits a newcomer only on its second try (doorkeeper), so one-shot tokens do
+// not push out the tokens of steady clients; an expired entry makes room at once.
+TEST(TokenCache, FullCacheAdmitsTokensSeenBefore) {
+  auth::TokenCache cache(64);
+  auto id = std::make_shared<Identity>();
+  auto token = [](int i) { return "steady-" + std::to_string(i) + std::string(100, 's'); };
+  for (int i = 0; i < 64; ++i) cache.insert(token(i), {id, 1000, 0, 0}, 10);
+  ASSERT_EQ(cache.size(), 64u);
+  int admitted_first_time = 0;
+  for (int i = 0; i < 1000; ++i) {
+    std::string once = "one-shot-" + std::to_string(i) + std::string(100, 'o');
+    cache.insert(once, {id, 1000, 0, 0}, 10);
+    if (cache.find(once, 10)) ++admitted_first_time;
+  }
+  EXPECT_LE(admitted_first_time, 150);  // the filter's false positives only (about 1 in 20 expected)
+  int steady_left = 0;
+  for (int i = 0; i < 64; ++i) steady_left += cache.find(token(i), 10) != nullptr;
+  EXPECT_GE(steady_left, 64 - admitted_first_time);
+  EXPECT_EQ(cache.size(), 64u);
+
+  std::string again = "comes-back" + std::string(100, 'c');
+  cache.insert(again, {id, 1000, 0, 0}, 10);
+  cache.insert(again, {id, 1000, 0, 0}, 10);  // the second verification of the same token gets in
+  EXPECT_NE(cache.find(again, 10), nullptr);
+  EXPECT_EQ(cache.size(), 64u);
+
+  // Once the entries have expired, newcomers take their places without proving themselves (nearly always: a
+  // newcomer looks at two entries only, which may be other newcomers by then).
+  int admitted_after_expiry = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::string fresh = "fresh-" + std::to_string(i) + std::string(100, 'f');
+    cache.insert(fresh, {id, 5000, 0, 0}, 2000);
+    admitted_after_expiry += cache.find(fresh, 2000) != nullptr;
+  }
+  EXPECT_GE(admitted_after_expiry, 16);
+  EXPECT_LE(cache.size(), 64u);
 }
 
 }  // namespace
