@@ -83,6 +83,8 @@ class Headers {
     arena_.clear();
     trusted_ = 0;
   }
+  /// Bytes of names and values held (including those of removed fields, until clear()).
+  std::size_t byte_size() const noexcept { return arena_.size(); }
   void reserve(std::size_t fields, std::size_t bytes = 0) {
     entries_.reserve(fields);
     arena_.reserve(bytes);
