@@ -4,6 +4,7 @@
 
 #include <openssl/sha.h>
 
+#include "util/keyed_hash.hpp"
 #include "util/per_thread.hpp"
 
 namespace obsgw::auth {
@@ -11,9 +12,10 @@ namespace obsgw::auth {
 namespace {
 constexpr std::size_t kHeadSample = 16, kTailSample = 48;
 constexpr std::size_t kDoorkeeperBits = std::size_t{1} << 16;  // 8 KB per cache
-// Cleared after this many marks: two probes each leave about one bit in five set, so about one token in twenty
-// never seen gets in anyway, and "lately" means among the last 8,192 tokens turned away.
+// Cleared after this many marks: just before a clearing two probes per mark leave about one bit in five set, so
+// then up to about one token in twenty that was never turned away gets in anyway (far fewer on average).
 constexpr std::size_t kDoorkeeperMarks = kDoorkeeperBits / 8;
+static_assert(sizeof(std::size_t) == 8, "the doorkeeper takes its two probes from the two halves of a 64-bit hash");
 }  // namespace
 
 TokenDigest digest_token(std::string_view token) noexcept {
@@ -22,17 +24,18 @@ TokenDigest digest_token(std::string_view token) noexcept {
   return d;
 }
 
-std::size_t TokenCache::Hash::operator()(std::string_view token) const noexcept {
-  if (whole || token.size() <= kHeadSample + kTailSample) return std::hash<std::string_view>{}(token);
+std::size_t TokenCache::Hash::operator()(std::string_view token) const {
+  const auto& key = util::process_hash_key();
+  if (whole || token.size() <= kHeadSample + kTailSample) return util::siphash<1, 3>(key.k0, key.k1, token);
   char sample[kHeadSample + kTailSample];
   std::memcpy(sample, token.data(), kHeadSample);
   std::memcpy(sample + kHeadSample, token.data() + token.size() - kTailSample, kTailSample);
-  return std::hash<std::string_view>{}(std::string_view(sample, sizeof sample)) ^
-         (token.size() * 0x9E3779B97F4A7C15ull);
+  // The length goes in through the second key word: tokens of other lengths with the same sample differ too.
+  return util::siphash<1, 3>(key.k0, key.k1 ^ token.size(), std::string_view(sample, sizeof sample));
 }
 
-TokenCache::TokenCache(std::size_t max_entries, Keys keys)
-    : max_entries_(max_entries), map_(0, Hash{keys == Keys::untrusted}) {}
+TokenCache::TokenCache(std::size_t max_entries, Hashing hashing)
+    : max_entries_(max_entries), map_(0, Hash{hashing == Hashing::whole}) {}
 
 const TokenCache::Entry* TokenCache::find(std::string_view token, std::int64_t now) {
   auto it = map_.find(token);
@@ -50,12 +53,11 @@ void TokenCache::erase(std::string_view token) {
 
 void TokenCache::insert(std::string_view token, Entry entry, std::int64_t now) {
   if (max_entries_ == 0 || token.size() > kMaxCachedTokenBytes) return;
-  const std::size_t hash = map_.hash_function()(token);
   if (auto it = map_.find(token); it != map_.end()) {
     it->second = std::move(entry);
     return;
   }
-  if (map_.size() >= max_entries_ && !make_room(hash, now)) return;
+  if (map_.size() >= max_entries_ && !make_room(map_.hash_function()(token), now)) return;
   map_.emplace(std::string(token), std::move(entry));
 }
 
@@ -98,8 +100,9 @@ bool TokenCache::seen_lately(std::size_t hash) {
   return false;
 }
 
-TokenCache& thread_token_cache(const std::shared_ptr<void>& owner, std::size_t max_entries, TokenCache::Keys keys) {
-  return util::per_thread<TokenCache>(owner, [&] { return std::make_unique<TokenCache>(max_entries, keys); });
+TokenCache& thread_token_cache(const std::shared_ptr<void>& owner, std::size_t max_entries,
+                               TokenCache::Hashing hashing) {
+  return util::per_thread<TokenCache>(owner, [&] { return std::make_unique<TokenCache>(max_entries, hashing); });
 }
 
 }  // namespace obsgw::auth

@@ -217,8 +217,7 @@ class IntrospectionAuthenticator final : public Authenticator {
   auth::TokenCache& cache() const { return auth::thread_token_cache(cache_owner_, options_.cache_entries); }
   // Refusals apart and few: a client sending garbage tokens must not push accepted tokens out of cache().
   auth::TokenCache& refusals() const {
-    return auth::thread_token_cache(refusals_owner_, std::min<std::size_t>(options_.cache_entries, 1024),
-                                    auth::TokenCache::Keys::untrusted);
+    return auth::thread_token_cache(refusals_owner_, std::min<std::size_t>(options_.cache_entries, 1024));
   }
 
   IntrospectionAuthenticatorOptions options_;

@@ -14,6 +14,8 @@ namespace obsgw {
 namespace {
 using auth::VerifyOutcome;
 using OnUnknownKid = auth::JwtVerifier::OnUnknownKid;
+// Verified JWTs end with a signature over the rest: a sample of the token is as good as the whole for the hash.
+constexpr auto kSampledHash = auth::TokenCache::Hashing::sampled;
 
 std::int64_t unix_now(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -45,7 +47,7 @@ class JwtAuthenticator final : public Authenticator {
     const auto now = std::chrono::system_clock::now();
     auto& counters = detail::Metrics::instance().auth();
     if (options_.cache_entries > 0) {
-      auto& cache = auth::thread_token_cache(cache_owner_, options_.cache_entries);
+      auto& cache = auth::thread_token_cache(cache_owner_, options_.cache_entries, kSampledHash);
       if (const auto* e = cache.find(found->value(), unix_now(now))) {
         const auto* keys = verifier_.key_provider(e->provider);
         if (!keys || keys->generation() == e->key_generation) {
@@ -103,7 +105,7 @@ class JwtAuthenticator final : public Authenticator {
     if (options_.cache_entries > 0) {
       auth::TokenCache::Entry entry{outcome.identity, outcome.expires_at, static_cast<std::uint32_t>(outcome.provider),
                                     outcome.key_generation};
-      auth::thread_token_cache(cache_owner_, options_.cache_entries)
+      auth::thread_token_cache(cache_owner_, options_.cache_entries, kSampledHash)
           .insert(found.value(), std::move(entry), unix_now(std::chrono::system_clock::now()));
     }
     accept(ex, std::move(outcome.identity), *found.source);

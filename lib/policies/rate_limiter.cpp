@@ -260,9 +260,12 @@ class GcraRateLimiter final : public RateLimiter {
       auto r2 = std::to_chars(reset, reset + sizeof reset, ceil_seconds(charges[tightest].reset_ns)).ptr;
       // None of the four is there now: adding is setting, without a search per header. One reservation instead
       // of the reallocations that four adds to a fresh header list would cause one by one.
+      constexpr std::size_t kNames = sizeof "RateLimit-Limit" + sizeof "RateLimit-Remaining" +
+                                     sizeof "RateLimit-Reset" + sizeof "RateLimit-Policy" - 4;
       ex.response_headers.reserve(ex.response_headers.size() + 4,
-                                  ex.response_headers.byte_size() + 64 + l.limit_value.size() + l.policy_value.size() +
-                                      static_cast<std::size_t>(r1 - remaining) + static_cast<std::size_t>(r2 - reset));
+                                  ex.response_headers.byte_size() + kNames + l.limit_value.size() +
+                                      l.policy_value.size() + static_cast<std::size_t>(r1 - remaining) +
+                                      static_cast<std::size_t>(r2 - reset));
       ex.response_headers.add("RateLimit-Limit", l.limit_value);
       ex.response_headers.add("RateLimit-Remaining", std::string_view(remaining, static_cast<std::size_t>(r1 - remaining)));
       ex.response_headers.add("RateLimit-Reset", std::string_view(reset, static_cast<std::size_t>(r2 - reset)));
