@@ -44,6 +44,16 @@ class Transport {
   /// the operation completes (callers co_await it at once).
   asio::awaitable<std::size_t> write(std::span<const asio::const_buffer> bufs, std::error_code& ec);
 
+  /// Writes what the socket takes right now, without waiting: plain TCP only (0 on TLS, or when the socket's
+  /// send buffer is full). Most writes on a keep-alive connection fit: they then cost one system call and no
+  /// completion through the reactor. The caller writes whatever is left with write_rest(). Errors (a reset
+  /// peer) are reported in `ec` as an awaited write would report them.
+  std::size_t write_now(std::span<const asio::const_buffer> bufs, std::error_code& ec) noexcept;
+  /// Writes `bufs` except their first `skip` bytes (what write_now() took). `bufs` must stay alive until the
+  /// operation completes.
+  asio::awaitable<std::size_t> write_rest(std::span<const asio::const_buffer> bufs, std::size_t skip,
+                                          std::error_code& ec);
+
   /// Cancels pending operations (they complete with operation_aborted). Used by deadlines.
   void cancel() noexcept;
   /// Sends a TLS close_notify when applicable, then shuts down the sending side; errors are ignored.

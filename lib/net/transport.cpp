@@ -7,6 +7,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 namespace obsgw {
 
@@ -65,6 +66,49 @@ asio::awaitable<std::size_t> Transport::write(asio::const_buffer buf, std::error
 asio::awaitable<std::size_t> Transport::write(std::span<const asio::const_buffer> bufs, std::error_code& ec) {
   if (auto* s = std::get_if<0>(&stream_)) return asio::async_write(*s, bufs, token(ec));
   return asio::async_write(std::get<1>(stream_), bufs, token(ec));
+}
+
+std::size_t Transport::write_now(std::span<const asio::const_buffer> bufs, std::error_code& ec) noexcept {
+  ec = {};
+  auto* s = std::get_if<0>(&stream_);
+  if (s == nullptr) return 0;
+  if (!s->non_blocking()) {
+    s->non_blocking(true, ec);  // a synchronous write that would wait fails instead
+    if (ec) {
+      ec = {};
+      return 0;
+    }
+  }
+  const std::size_t n = s->write_some(bufs, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    return 0;
+  }
+  return ec ? 0 : n;
+}
+
+namespace {
+// The slow path of write_rest: part of the buffers went out already.
+asio::awaitable<std::size_t> write_after(Transport& t, std::span<const asio::const_buffer> bufs, std::size_t skip,
+                                         std::error_code& ec) {
+  std::vector<asio::const_buffer> rest;
+  rest.reserve(bufs.size());
+  for (const auto& b : bufs) {
+    if (skip >= b.size()) {
+      skip -= b.size();
+      continue;
+    }
+    rest.push_back(asio::buffer(static_cast<const char*>(b.data()) + skip, b.size() - skip));
+    skip = 0;
+  }
+  co_return co_await t.write(std::span<const asio::const_buffer>(rest), ec);
+}
+}  // namespace
+
+asio::awaitable<std::size_t> Transport::write_rest(std::span<const asio::const_buffer> bufs, std::size_t skip,
+                                                   std::error_code& ec) {
+  if (skip == 0) return write(bufs, ec);  // no frame of ours on TLS or after a would-block
+  return write_after(*this, bufs, skip, ec);
 }
 
 void Transport::cancel() noexcept {

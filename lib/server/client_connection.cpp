@@ -394,14 +394,19 @@ void ClientConnection::serialize_head(ResponseHead& head) {
   out_.append("\r\n");
 }
 
-asio::awaitable<std::size_t> ClientConnection::start_write(std::string_view a, std::string_view b, std::string_view c,
-                                                            std::error_code& ec) {
-  // Not a coroutine: the caller awaits the write itself, which saves a frame per response.
-  dog_.arm(options_.timeouts.write, &transport_);
+bool ClientConnection::write_at_once(std::string_view a, std::string_view b, std::string_view c, std::error_code& ec) {
   if (!out_.empty()) head_sent_ = true;
   gather_ = {asio::buffer(out_), asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size()),
              asio::buffer(c.data(), c.size())};
-  return transport_.write(gather_, ec);
+  gathered_sent_ = transport_.write_now(gather_, ec);
+  return ec || gathered_sent_ == asio::buffer_size(gather_);
+}
+
+asio::awaitable<std::size_t> ClientConnection::write_rest(std::error_code& ec) {
+  // Not a coroutine: the caller awaits the write itself, which saves a frame per response. Only a write that
+  // must wait for the client has a deadline (a slow reader).
+  dog_.arm(options_.timeouts.write, &transport_);
+  return transport_.write_rest(gather_, gathered_sent_, ec);
 }
 
 void ClientConnection::end_write(const std::error_code& ec) noexcept {
@@ -432,7 +437,7 @@ asio::awaitable<void> ClientConnection::write_head(ResponseHead& head, std::erro
   }
   serialize_head(head);  // kept in out_ until the first write: until then an error can still replace it
   if (head.status == 101) {
-    co_await start_write({}, {}, {}, ec);
+    if (!write_at_once({}, {}, {}, ec)) co_await write_rest(ec);
     end_write(ec);
   }
 }
@@ -448,9 +453,10 @@ asio::awaitable<void> ClientConnection::write_body(std::string_view data, std::e
   if (chunked_out_) {
     char size_line[24];
     auto end = fmt::format_to(size_line, "{:x}\r\n", data.size());
-    co_await start_write(std::string_view(size_line, static_cast<std::size_t>(end - size_line)), data, "\r\n", ec);
+    std::string_view size(size_line, static_cast<std::size_t>(end - size_line));
+    if (!write_at_once(size, data, "\r\n", ec)) co_await write_rest(ec);
   } else {
-    co_await start_write(data, {}, {}, ec);
+    if (!write_at_once(data, {}, {}, ec)) co_await write_rest(ec);
   }
   end_write(ec);
 }
@@ -462,7 +468,8 @@ asio::awaitable<void> ClientConnection::finish(std::error_code& ec) {
     co_return;
   }
   if (chunked_out_ || !out_.empty()) {
-    co_await start_write(chunked_out_ ? std::string_view("0\r\n\r\n") : std::string_view{}, {}, {}, ec);
+    std::string_view last_chunk = chunked_out_ ? std::string_view("0\r\n\r\n") : std::string_view{};
+    if (!write_at_once(last_chunk, {}, {}, ec)) co_await write_rest(ec);
     end_write(ec);
   }
   if (!ec) response_done_ = true;

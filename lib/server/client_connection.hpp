@@ -78,8 +78,13 @@ class ClientConnection final : public Downstream {
   // Appends to buf_ what has already arrived on a plain socket, without waiting; returns the byte count.
   std::size_t read_arrived() noexcept;
   void make_room(std::size_t min_free);
-  // Writes out_ (a pending head) followed by up to three more pieces, in one gathered write.
-  asio::awaitable<std::size_t> start_write(std::string_view a, std::string_view b, std::string_view c, std::error_code& ec);
+  // Writes out_ (a pending head) followed by up to three more pieces, in one gathered write:
+  //   if (!write_at_once(a, b, c, ec)) co_await write_rest(ec);
+  //   end_write(ec);
+  // write_at_once() writes what the socket takes without waiting and says whether that was all (or failed);
+  // only a response larger than the socket's free buffer goes through the reactor.
+  bool write_at_once(std::string_view a, std::string_view b, std::string_view c, std::error_code& ec);
+  asio::awaitable<std::size_t> write_rest(std::error_code& ec);
   void end_write(const std::error_code& ec) noexcept;
   asio::awaitable<void> serve_request();             // the head in head_, to the end of its response
   asio::awaitable<void> refuse_malformed_request();  // parser_ failed: the error answer, then the connection ends
@@ -115,6 +120,7 @@ class ClientConnection final : public Downstream {
   // response state
   std::string out_;           // serialized head waiting to go out with the first body bytes
   std::array<asio::const_buffer, 4> gather_;  // the buffers of the write in progress (one at a time)
+  std::size_t gathered_sent_ = 0;              // bytes of gather_ that write_at_once() got out
   bool head_sent_ = false;  // the head went to the socket (not merely serialized)
   bool response_policies_failed_ = false;
   bool response_done_ = false;

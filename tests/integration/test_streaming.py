@@ -143,6 +143,31 @@ class StreamingTest(unittest.TestCase):
         growth = self.gw.vm_kb("VmHWM") - baseline
         self.assertLess(growth, MAX_GROWTH_KB, f"VmHWM grew by {growth} kB from {baseline} kB")
 
+    def test_download_to_a_reader_that_stalls_arrives_intact(self):
+        """A client that stops reading mid-download fills the socket: gatewayd's writes then go out in part, without
+        waiting, and the rest through the reactor once the client reads again. Every byte arrives, in order."""
+        size = 24 * MB
+        expected = pattern_sha256(size)
+        with HttpConnection(self.gw.port, timeout=30) as c:
+            c.request("GET", f"/echo/download?download={size}")
+            time.sleep(1.0)  # every buffer between the upstream and this client fills up
+            h = hashlib.sha256()
+            count = [0]
+            next_pause = [2 * MB]
+
+            def sink(data):
+                h.update(data)
+                count[0] += len(data)
+                if count[0] >= next_pause[0]:  # stall again every 2 MB
+                    next_pause[0] += 2 * MB
+                    time.sleep(0.05)
+
+            r = c.read_response(sink=sink)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual((count[0], h.hexdigest()), (size, expected))
+            c.request("GET", "/echo/after")  # the connection is still in step
+            self.assertEqual(c.read_response().status, 200)
+
     def test_response_streams_before_upstream_finishes(self):
         """The first part of a response body reaches the client while the upstream still holds back the rest."""
         release = threading.Event()
