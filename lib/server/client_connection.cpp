@@ -1,7 +1,6 @@
 #include "server/client_connection.hpp"
 
 #include <array>
-#include <charconv>
 #include <cstring>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -10,6 +9,7 @@
 #include "obsgw/router.hpp"
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
+#include "util/decimal.hpp"
 #include "util/json_escape.hpp"
 #include "util/request_id.hpp"
 
@@ -22,9 +22,9 @@ constexpr std::chrono::milliseconds kCloseLinger{1000};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 void append_content_length(std::string& out, std::uint64_t n) {
-  char digits[24];
-  auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
-  out.append("Content-Length: ").append(digits, static_cast<std::size_t>(end - digits)).append("\r\n");
+  out.append("Content-Length: ");
+  util::append_decimal(out, n);
+  out.append("\r\n");
 }
 
 bool is_framing_header(std::string_view name) {
@@ -420,7 +420,13 @@ asio::awaitable<void> ClientConnection::write_head(ResponseHead& head, std::erro
   if (exchange_) {
     // The gateway's own response headers replace the upstream's of the same name (RateLimit-* above all: two
     // sets of figures would contradict each other).
-    for (const auto& f : exchange_->response_headers) head.headers.remove(f.name);
+    const Headers& ours = exchange_->response_headers;
+    if (!ours.empty())  // one pass over the upstream's fields, however many of its own the gateway sets
+      head.headers.remove_if([&](const HeaderView& f) {
+        for (const auto& o : ours)
+          if (iequals(o.name, f.name)) return true;
+        return false;
+      });
     for (const auto& f : exchange_->response_headers) head.headers.add(f.name, f.value);
     if (!exchange_->request_id().empty() && !head.headers.contains("x-request-id"))
       head.headers.add("X-Request-Id", exchange_->request_id());

@@ -11,6 +11,7 @@
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
 #include "util/json_escape.hpp"
+#include "util/decimal.hpp"
 #include "util/log_timestamp.hpp"
 #include "util/request_id.hpp"
 

@@ -1,6 +1,5 @@
 #include "util/log_timestamp.hpp"
 
-#include <charconv>
 #include <ctime>
 
 namespace obsgw::util {
@@ -25,12 +24,6 @@ void append_log_timestamp(std::string& out, std::chrono::system_clock::time_poin
   const char digits[4] = {static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
                           static_cast<char>('0' + ms % 10), 'Z'};
   out.append(digits, 4);
-}
-
-void append_decimal(std::string& out, std::uint64_t n) {
-  char digits[20];
-  auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
-  out.append(digits, static_cast<std::size_t>(end - digits));
 }
 
 }  // namespace obsgw::util

@@ -9,7 +9,4 @@ namespace obsgw::util {
 
 void append_log_timestamp(std::string& out, std::chrono::system_clock::time_point when);
 
-// Appends the decimal digits of n.
-void append_decimal(std::string& out, std::uint64_t n);
-
 }  // namespace obsgw::util

@@ -1,3 +1,4 @@
+#include "util/decimal.hpp"
 #include "util/log_timestamp.hpp"
 
 #include <gtest/gtest.h>
