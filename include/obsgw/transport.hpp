@@ -46,11 +46,12 @@ class Transport {
 
   /// Writes what the socket takes right now, without waiting: plain TCP only (0 on TLS, or when the socket's
   /// send buffer is full). Most writes on a keep-alive connection fit: they then cost one system call and no
-  /// completion through the reactor. The caller writes whatever is left with write_rest(). Errors (a reset
-  /// peer) are reported in `ec` as an awaited write would report them.
+  /// completion through the reactor. The caller writes whatever is left with write_rest(). A failed send (a
+  /// reset peer) is reported in `ec`; a socket already closed reports 0 bytes and leaves the error to
+  /// write_rest().
   std::size_t write_now(std::span<const asio::const_buffer> bufs, std::error_code& ec) noexcept;
-  /// Writes `bufs` except their first `skip` bytes (what write_now() took). `bufs` must stay alive until the
-  /// operation completes.
+  /// Writes `bufs` except their first `skip` bytes (what write_now() took); completes with the bytes of that
+  /// rest. `bufs` must stay alive until the operation completes.
   asio::awaitable<std::size_t> write_rest(std::span<const asio::const_buffer> bufs, std::size_t skip,
                                           std::error_code& ec);
 

@@ -514,7 +514,9 @@ asio::awaitable<TryResult> HttpForwarder::try_endpoint(Exchange& ex, Downstream&
       }
       if (!ec && !client_ec && chunked) {
         arm_write();
-        co_await c.transport.write(asio::buffer("0\r\n\r\n", 5), ec);
+        const std::array<asio::const_buffer, 1> bufs{asio::buffer("0\r\n\r\n", 5)};
+        if (auto sent = c.transport.write_now(bufs, ec); !ec && sent < asio::buffer_size(bufs))
+          co_await c.transport.write_rest(bufs, sent, ec);
       }
       body_sent = !ec && !client_ec;
     }
