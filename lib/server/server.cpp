@@ -14,6 +14,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/ip/v6_only.hpp>
 #include <asio/use_awaitable.hpp>
@@ -23,6 +24,7 @@
 #include "server/client_connection.hpp"
 #include "server/metrics.hpp"
 #include "server/proxy_handler.hpp"
+#include "util/spare_buffers.hpp"
 
 namespace obsgw {
 
@@ -100,6 +102,19 @@ struct Server::Impl {
   std::atomic<std::int64_t> connections{0};
   std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
+
+  // Each io thread, every SpareBuffers::kTrimInterval: spare buffers unused since the previous round are freed,
+  // so memory returns after a burst even when no request follows it.
+  static asio::awaitable<void> housekeeping(Worker& w) {
+    asio::steady_timer timer(w.io);
+    while (!w.draining) {
+      timer.expires_after(util::SpareBuffers::kTrimInterval);
+      std::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || w.draining) break;
+      util::SpareBuffers::trim();
+    }
+  }
 
   std::shared_ptr<const Gateway> current_gateway() const {
     std::lock_guard lock(gateway_mutex);
@@ -233,6 +248,7 @@ void Server::start() {
     im.admin_endpoint = w0.admin_acceptor->local_endpoint();
   }
   for (auto& w : im.workers) {
+    asio::co_spawn(w->io, Impl::housekeeping(*w), asio::detached);
     for (std::size_t i = 0; i < w->acceptors.size(); ++i)
       asio::co_spawn(w->io, im.accept_loop(*w, *w->acceptors[i], im.tls[i], false), asio::detached);
     if (w->admin_acceptor) asio::co_spawn(w->io, im.accept_loop(*w, *w->admin_acceptor, nullptr, true), asio::detached);

@@ -8,7 +8,7 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr auto kTrimEvery = std::chrono::seconds(10);
+constexpr auto kTrimEvery = SpareBuffers::kTrimInterval;
 constexpr std::size_t kTrimCheckEvery = 256;  // give-backs between two clock reads
 
 // Upper bounds of what one thread keeps (at most 32 + 64 + 64 MB, only ever after that many requests were in
@@ -34,7 +34,9 @@ struct ThreadSpares {
   void maybe_trim() noexcept {
     if (++gives % kTrimCheckEvery != 0) return;
     const auto now = clock::now();
-    if (now < next_trim) return;
+    if (now >= next_trim) trim(now);
+  }
+  void trim(clock::time_point now) noexcept {
     next_trim = now + kTrimEvery;
     for (auto& c : classes) {
       c.list.resize(c.list.size() - c.low_water);
@@ -75,6 +77,8 @@ void SpareBuffers::give_back(IoBuffer&& buf) noexcept {
   }
   t_spares.maybe_trim();
 }
+
+void SpareBuffers::trim() noexcept { t_spares.trim(clock::now()); }
 
 std::size_t SpareBuffers::spare_count() noexcept {
   std::size_t n = 0;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <type_traits>
@@ -38,8 +39,9 @@ using IoBuffer = std::vector<char, NoZeroFill<char>>;
 // upstream connections) do not hold a buffer each, while busy connections take and return buffers without malloc.
 //
 // The spares follow the load: a thread keeps as many as its peak of requests in flight needed (up to a bound per
-// size), and, checked as buffers come back and at most every ten seconds, frees those that stayed unused since
-// the previous check, so memory returns after a burst. A thread with no traffic at all keeps what it has.
+// size), and every ten seconds frees those that stayed unused since the previous check, so memory returns after
+// a burst: checked as buffers come back, and by the server's io threads on a timer (trim()), so that a burst
+// followed by silence does not keep its peak either.
 //
 // Every connection runs on one io thread for its whole life, so the spares are per thread and take no lock.
 class SpareBuffers {
@@ -54,6 +56,10 @@ class SpareBuffers {
   // Keeps `buf` for reuse when it has one of the sizes above and the thread's spares are not at their bound; frees
   // it otherwise (a moved-from or empty buffer is simply dropped).
   static void give_back(IoBuffer&& buf) noexcept;
+  // Frees this thread's spares that stayed unused since the previous trim (by this call or by give_back's own
+  // check). Called every kTrimInterval on each io thread.
+  static void trim() noexcept;
+  static constexpr std::chrono::seconds kTrimInterval{10};
   // Spare buffers this thread holds now, of all sizes (for tests).
   static std::size_t spare_count() noexcept;
 };

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <vector>
 
 namespace obsgw::util {
 namespace {
@@ -32,6 +33,27 @@ TEST(SpareBuffers, OddSizesAndEmptyBuffersAreNotKept) {
     grown.resize(3 * SpareBuffers::kHeadSize);  // a long request head made it grow
     SpareBuffers::give_back(std::move(grown));
     SpareBuffers::give_back(IoBuffer{});
+    EXPECT_EQ(SpareBuffers::spare_count(), 0u);
+  }).join();
+}
+
+// A trim frees the spares that no request needed since the previous trim: after a burst and then silence, two
+// rounds of the io thread's timer give everything back; spares that were used meanwhile stay.
+TEST(SpareBuffers, TrimFreesWhatStayedUnusedSinceThePreviousTrim) {
+  std::thread([] {
+    std::vector<IoBuffer> burst;
+    for (int i = 0; i < 10; ++i) burst.push_back(SpareBuffers::take(SpareBuffers::kBodySize));
+    for (auto& b : burst) SpareBuffers::give_back(std::move(b));
+    ASSERT_EQ(SpareBuffers::spare_count(), 10u);
+    SpareBuffers::trim();  // all ten served the burst since the (implicit) previous round: kept
+    EXPECT_EQ(SpareBuffers::spare_count(), 10u);
+    // Three in use at once since then: seven were never needed.
+    std::vector<IoBuffer> busy;
+    for (int i = 0; i < 3; ++i) busy.push_back(SpareBuffers::take(SpareBuffers::kBodySize));
+    for (auto& b : busy) SpareBuffers::give_back(std::move(b));
+    SpareBuffers::trim();
+    EXPECT_EQ(SpareBuffers::spare_count(), 3u);
+    SpareBuffers::trim();  // silence since: nothing is kept
     EXPECT_EQ(SpareBuffers::spare_count(), 0u);
   }).join();
 }
