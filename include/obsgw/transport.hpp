@@ -50,6 +50,13 @@ class Transport {
   /// reset peer) is reported in `ec`; a socket already closed reports 0 bytes and leaves the error to
   /// write_rest().
   std::size_t write_now(std::span<const asio::const_buffer> bufs, std::error_code& ec) noexcept;
+  /// write_now(), and whether nothing is left to await: true when every byte went out or the send failed;
+  /// otherwise `sent` tells write_rest() where to go on:
+  ///   if (std::size_t sent; !t.write_all_now(bufs, sent, ec)) co_await t.write_rest(bufs, sent, ec);
+  bool write_all_now(std::span<const asio::const_buffer> bufs, std::size_t& sent, std::error_code& ec) noexcept {
+    sent = write_now(bufs, ec);
+    return ec || sent == asio::buffer_size(bufs);
+  }
   /// Writes `bufs` except their first `skip` bytes (what write_now() took); completes with the bytes of that
   /// rest. `bufs` must stay alive until the operation completes.
   asio::awaitable<std::size_t> write_rest(std::span<const asio::const_buffer> bufs, std::size_t skip,

@@ -69,7 +69,7 @@ class TokenCache {
   void insert(std::string_view token, Entry entry, std::int64_t now);
   void erase(std::string_view token);
   std::size_t size() const noexcept { return map_.size(); }
-  std::size_t hash(std::string_view token) const { return map_.hash_function()(token); }
+  std::size_t hash(std::string_view token) const { return map_.hash_function()(token); }  // for tests
 
  private:
   struct Hash {

@@ -477,7 +477,7 @@ asio::awaitable<TryResult> HttpForwarder::try_endpoint(Exchange& ex, Downstream&
     if (buffered || !has_body) {
       std::string_view body = buffered ? std::string_view(*buffered) : std::string_view{};
       const std::array<asio::const_buffer, 2> bufs{asio::buffer(head_text), asio::buffer(body.data(), body.size())};
-      if (auto sent = c.transport.write_now(bufs, ec); !ec && sent < asio::buffer_size(bufs))
+      if (std::size_t sent; !c.transport.write_all_now(bufs, sent, ec))
         co_await c.transport.write_rest(bufs, sent, ec);
       body_sent = !ec;
     } else {
@@ -492,7 +492,7 @@ asio::awaitable<TryResult> HttpForwarder::try_endpoint(Exchange& ex, Downstream&
         const std::array<asio::const_buffer, 4> bufs{asio::buffer(head_text), asio::buffer(size_line, size_len),
                                                      asio::buffer(piece.data(), piece.size()),
                                                      asio::buffer("\r\n", framed ? 2 : 0)};
-        if (auto sent = c.transport.write_now(bufs, ec); !ec && sent < asio::buffer_size(bufs))
+        if (std::size_t sent; !c.transport.write_all_now(bufs, sent, ec))
           co_await c.transport.write_rest(bufs, sent, ec);
       }
       while (!ec && !client_ec && !down.body_complete()) {
@@ -504,18 +504,18 @@ asio::awaitable<TryResult> HttpForwarder::try_endpoint(Exchange& ex, Downstream&
           auto e = fmt::format_to(size_line, "{:x}\r\n", piece.size());
           const std::array<asio::const_buffer, 3> bufs{asio::buffer(size_line, static_cast<std::size_t>(e - size_line)),
                                                        asio::buffer(piece.data(), piece.size()), asio::buffer("\r\n", 2)};
-          if (auto sent = c.transport.write_now(bufs, ec); !ec && sent < asio::buffer_size(bufs))
+          if (std::size_t sent; !c.transport.write_all_now(bufs, sent, ec))
             co_await c.transport.write_rest(bufs, sent, ec);
         } else {
           const std::array<asio::const_buffer, 1> bufs{asio::buffer(piece.data(), piece.size())};
-          if (auto sent = c.transport.write_now(bufs, ec); !ec && sent < asio::buffer_size(bufs))
+          if (std::size_t sent; !c.transport.write_all_now(bufs, sent, ec))
             co_await c.transport.write_rest(bufs, sent, ec);
         }
       }
       if (!ec && !client_ec && chunked) {
         arm_write();
         const std::array<asio::const_buffer, 1> bufs{asio::buffer("0\r\n\r\n", 5)};
-        if (auto sent = c.transport.write_now(bufs, ec); !ec && sent < asio::buffer_size(bufs))
+        if (std::size_t sent; !c.transport.write_all_now(bufs, sent, ec))
           co_await c.transport.write_rest(bufs, sent, ec);
       }
       body_sent = !ec && !client_ec;

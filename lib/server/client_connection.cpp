@@ -398,8 +398,7 @@ bool ClientConnection::write_at_once(std::string_view a, std::string_view b, std
   if (!out_.empty()) head_sent_ = true;
   gather_ = {asio::buffer(out_), asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size()),
              asio::buffer(c.data(), c.size())};
-  gathered_sent_ = transport_.write_now(gather_, ec);
-  return ec || gathered_sent_ == asio::buffer_size(gather_);
+  return transport_.write_all_now(gather_, gathered_sent_, ec);
 }
 
 asio::awaitable<std::size_t> ClientConnection::write_rest(std::error_code& ec) {

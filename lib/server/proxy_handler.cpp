@@ -10,8 +10,8 @@
 #include "server/active_clients.hpp"
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
-#include "util/json_escape.hpp"
 #include "util/decimal.hpp"
+#include "util/json_escape.hpp"
 #include "util/log_timestamp.hpp"
 #include "util/request_id.hpp"
 

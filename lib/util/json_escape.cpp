@@ -25,9 +25,7 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
     if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
   return n;
 }
-}  // namespace
 
-namespace {
 constexpr bool is_plain_json_char(unsigned char c) noexcept { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
 }  // namespace
 

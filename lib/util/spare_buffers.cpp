@@ -8,7 +8,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr auto kTrimEvery = SpareBuffers::kTrimInterval;
 constexpr std::size_t kTrimCheckEvery = 256;  // give-backs between two clock reads
 
 // Upper bounds of what one thread keeps (at most 32 + 64 + 64 MB, only ever after that many requests were in
@@ -29,7 +28,7 @@ struct Spares {
 struct ThreadSpares {
   Spares classes[kClassCount];
   std::size_t gives = 0;
-  clock::time_point next_trim = clock::now() + kTrimEvery;
+  clock::time_point next_trim = clock::now() + SpareBuffers::kTrimInterval;
 
   void maybe_trim() noexcept {
     if (++gives % kTrimCheckEvery != 0) return;
@@ -37,7 +36,7 @@ struct ThreadSpares {
     if (now >= next_trim) trim(now);
   }
   void trim(clock::time_point now) noexcept {
-    next_trim = now + kTrimEvery;
+    next_trim = now + SpareBuffers::kTrimInterval;
     for (auto& c : classes) {
       c.list.resize(c.list.size() - c.low_water);
       c.low_water = c.list.size();

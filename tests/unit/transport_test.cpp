@@ -85,6 +85,22 @@ TEST(Transport, WriteNowTakesASmallGatherAtOnce) {
   EXPECT_EQ(got, concat(pieces));
 }
 
+// write_all_now() says whether anything is left to await, and where write_rest() would go on.
+TEST(Transport, WriteAllNowSaysWhatIsLeft) {
+  asio::io_context io;
+  auto [w, r] = connected_pair(io);
+  Transport t(std::move(w));
+  const std::array<std::string, 4> small{"a", "", "bc", "d"};
+  std::size_t sent = 99;
+  std::error_code ec;
+  EXPECT_TRUE(t.write_all_now(buffers_of(small), sent, ec));
+  EXPECT_EQ(sent, 4u);
+  const std::array<std::string, 4> large{pattern(1000, 9), "", pattern(400 * 1024, 10), ""};
+  EXPECT_FALSE(t.write_all_now(buffers_of(large), sent, ec));
+  EXPECT_FALSE(ec);
+  EXPECT_LT(sent, concat(large).size());
+}
+
 // The kernel takes part of a large gathered write; write_rest sends exactly the rest, in order, while the
 // reader drains the socket.
 TEST(Transport, PartialWriteThenRestArrivesIntact) {
