@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what obsgw needs from Debian's packages, only what is missing.
 #   scripts/install-deps.sh build   - compiler, CMake and the libraries (enough for the demo)
-#   scripts/install-deps.sh test    - plus clang/libFuzzer, Python, OpenSSL CLI, curl, nginx and Prometheus for the tests,
+#   scripts/install-deps.sh test    - plus clang/libFuzzer, Python (with PyYAML, to read the Envoy and Traefik examples),
+#                                     OpenSSL CLI, curl, nginx, Prometheus and Redis for the tests,
 #                                     and `npm ci` of the OpenID Provider fixture (needs Node.js >= 20.19 already there)
 set -euo pipefail
 
 profile="${1:-test}"
 build_pkgs=(cmake ninja-build g++ pkg-config libasio-dev libssl-dev libsimdjson-dev libfmt-dev libcli11-dev
             libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev python3 curl)
-test_pkgs=(clang libclang-rt-14-dev openssl nginx-light prometheus procps redis-server)
+test_pkgs=(clang libclang-rt-14-dev openssl nginx-light prometheus procps redis-server python3-yaml)
 
 pkgs=("${build_pkgs[@]}")
 [ "$profile" = "test" ] && pkgs+=("${test_pkgs[@]}")

@@ -12,13 +12,20 @@
 namespace obsgw {
 
 /// A refusal: the status, a stable machine-readable code and a human message, sent to the client as
-/// `{"error": code, "message": message, "request_id": ...}`, plus any headers the refusal needs
-/// (`WWW-Authenticate`, `Retry-After`, ...).
+/// `{"error": code, "message": message, <details>, "request_id": ...}`, plus any headers the refusal needs
+/// (`WWW-Authenticate`, `Retry-After`, ...). Details are further members for programs (the limit that was hit,
+/// seconds to wait), so that clients need not parse the message.
 struct Rejection {
+  /// One member of the JSON body: its name and its value already in JSON (a quoted string or a number).
+  struct Detail {
+    std::string name;
+    std::string json;
+  };
   int status = 403;
   std::string code;
   std::string message;
   std::vector<HeaderField> headers;
+  std::vector<Detail> details;
 };
 
 /// The outcome of a policy's synchronous step. Proceeding and suspending cost no allocation;
@@ -37,6 +44,12 @@ class Verdict {
   /// Adds a header to a rejection (no effect on other kinds).
   Verdict& with_header(std::string_view name, std::string_view value) &;
   Verdict&& with_header(std::string_view name, std::string_view value) &&;
+  /// Adds a member to a rejection's JSON body: a string, or an integer. Names other than "error", "message"
+  /// and "request_id", which the body always has.
+  Verdict& with_detail(std::string_view name, std::string_view value) &;
+  Verdict&& with_detail(std::string_view name, std::string_view value) &&;
+  Verdict& with_detail(std::string_view name, long long value) &;
+  Verdict&& with_detail(std::string_view name, long long value) &&;
 
   Kind kind() const noexcept { return kind_; }
   bool proceeds() const noexcept { return kind_ == Kind::proceed; }

@@ -11,8 +11,8 @@ namespace obsgw::auth {
 
 namespace {
 ClaimFailure failure(std::string code, std::string message) { return ClaimFailure{std::move(code), std::move(message)}; }
+}  // namespace
 
-// NumericDate: a JSON number of seconds (fractions allowed, RFC 7519 section 2).
 std::optional<std::int64_t> numeric_date(simdjson::dom::element obj, const char* key, bool& malformed) {
   simdjson::dom::element v;
   if (obj[key].get(v) != simdjson::SUCCESS) return std::nullopt;
@@ -27,7 +27,6 @@ std::optional<std::int64_t> numeric_date(simdjson::dom::element obj, const char*
   malformed = true;
   return std::nullopt;
 }
-}  // namespace
 
 std::optional<ClaimFailure> validate_claims(std::string_view header_json, std::string_view payload_json,
                                             const ClaimRules& rules, std::chrono::system_clock::time_point now,

@@ -34,6 +34,10 @@ struct ValidatedClaims {
   std::optional<std::int64_t> expires_at;
 };
 
+// A NumericDate member of `obj` (RFC 7519 section 2: seconds, fractions allowed), floored to whole seconds.
+// nullopt when absent, or when present but not such a number (then `malformed` is set).
+std::optional<std::int64_t> numeric_date(simdjson::dom::element obj, const char* key, bool& malformed);
+
 // Checks `header_json` and `payload_json` against `rules` at time `now`. On success fills `out` and returns
 // nullopt; otherwise the first failure.
 std::optional<ClaimFailure> validate_claims(std::string_view header_json, std::string_view payload_json,

@@ -10,6 +10,7 @@
 #include <simdjson.h>
 
 #include "auth/challenge.hpp"
+#include "auth/claims.hpp"
 #include "auth/claim_query.hpp"
 #include "auth/token_cache.hpp"
 #include "net/http_client.hpp"
@@ -146,10 +147,13 @@ class IntrospectionAuthenticator final : public Authenticator {
     if (options_.mode == Mode::introspection) {
       bool active = false;
       if (doc["active"].get(active) != simdjson::SUCCESS || !active) return nullptr;
-      std::int64_t exp;
-      if (doc["exp"].get(exp) == simdjson::SUCCESS) {
-        if (exp <= now) return nullptr;
-        expires_at = exp;
+      bool bad_exp = false;
+      if (auto exp = auth::numeric_date(doc, "exp", bad_exp)) {  // fractions floored: never cached past expiry
+        if (*exp <= now) return nullptr;
+        expires_at = *exp;
+      } else if (bad_exp) {
+        why = "the provider's answer has an exp that is not a number of seconds";
+        return nullptr;
       }
       std::string_view token_type;
       const bool has_type = doc["token_type"].get(token_type) == simdjson::SUCCESS;

@@ -223,6 +223,11 @@ class Quota final : public Policy, public detail::QuotaReport {
       return Verdict::reject(429, "quota_exceeded",
                              fmt::format("tenant \"{}\" reached its {} quota of {} (\"{}\"); it resets at {}", tenant,
                                          period_word_, what, options_.name, rfc3339(p.reset)))
+          .with_detail("quota", options_.name)
+          .with_detail("tenant", tenant)
+          .with_detail("exceeded", requests ? "requests" : "bytes")
+          .with_detail("reset", rfc3339(p.reset))
+          .with_detail("retry_after_s", static_cast<long long>(reset_in))
           .with_header("Retry-After", std::to_string(reset_in))
           .with_header("X-Quota-Reset", std::to_string(reset_in));
     }

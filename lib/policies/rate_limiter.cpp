@@ -215,7 +215,8 @@ class GcraRateLimiter final : public RateLimiter {
         if (cost > l.burst)
           return Verdict::reject(413, "body_exceeds_rate_limit",
                                  fmt::format("the body ({} bytes) is larger than limit \"{}\" lets through at once ({})",
-                                             req.content_length, l.spec.name, l.description));
+                                             req.content_length, l.spec.name, l.description))
+              .with_detail("limit", l.spec.name);
       }
       add_charges(l, i, ex, cost, b, n);
     }
@@ -232,6 +233,8 @@ class GcraRateLimiter final : public RateLimiter {
       const long long retry = std::max(1LL, ceil_seconds(c.retry_after_ns));
       return Verdict::reject(429, "rate_limited",
                              fmt::format("limit \"{}\" ({}) exceeded; retry in {} s", l.spec.name, l.description, retry))
+          .with_detail("limit", l.spec.name)
+          .with_detail("retry_after_s", retry)
           .with_header("Retry-After", std::to_string(retry))
           .with_header("RateLimit-Limit", l.limit_value)
           .with_header("RateLimit-Remaining", "0")

@@ -522,9 +522,12 @@ asio::awaitable<TryResult> HttpForwarder::try_endpoint(Exchange& ex, Downstream&
     }
     bool write_timed_out = c.dog.expired();
     c.dog.disarm();
-    // Without a per-try timeout, the wait for the answer starts now: a long upload (each read of which has its own
-    // timeout) does not eat into the upstream's time to answer. A per-try timeout bounds the whole try.
-    if (options_.retry.per_try_timeout.count() == 0) deadline = net::coarse_now() + options_.total_timeout;
+    // A body streamed from the client: without a per-try timeout, the wait for the answer starts now, so that a
+    // long upload (each read of which has its own timeout) does not eat into the upstream's time to answer. Such a
+    // request is never tried twice. Anything else keeps the deadline it came with: for a retried request that is
+    // the overall one, which bounds every try together.
+    if (options_.retry.per_try_timeout.count() == 0 && !buffered && has_body)
+      deadline = net::coarse_now() + options_.total_timeout;
     if (client_ec) {
       // The client's body was bad, too large or too slow: the upstream got a partial request and is dropped.
       auto r = error_response_for(client_ec);

@@ -489,11 +489,19 @@ asio::awaitable<void> ClientConnection::respond_with_body(ResponseHead head, std
 }
 
 asio::awaitable<void> ClientConnection::respond(int status, std::string_view code, std::string_view message,
-                                                const std::vector<HeaderField>& extra, std::error_code& ec) {
+                                                const std::vector<HeaderField>& extra, std::error_code& ec,
+                                                const std::vector<Rejection::Detail>& details) {
   std::string body = "{\"error\":";
   util::append_json_string(body, code);
   body += ",\"message\":";
   util::append_json_string(body, message);
+  for (const auto& d : details) {
+    if (d.name == "error" || d.name == "message" || d.name == "request_id") continue;  // the body's own members
+    body += ',';
+    util::append_json_string(body, d.name);
+    body += ':';
+    body += d.json;
+  }
   if (exchange_ && !exchange_->request_id().empty()) {
     body += ",\"request_id\":";
     util::append_json_string(body, exchange_->request_id());

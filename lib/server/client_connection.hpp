@@ -14,6 +14,7 @@
 #include "obsgw/downstream.hpp"
 #include "obsgw/exchange.hpp"
 #include "obsgw/server_options.hpp"
+#include "obsgw/verdict.hpp"
 #include "server/errors.hpp"
 #include "util/spare_buffers.hpp"
 
@@ -55,9 +56,11 @@ class ClientConnection final : public Downstream {
   asio::awaitable<void> tunnel(Transport& upstream, std::string_view upstream_pending,
                                std::chrono::milliseconds idle_timeout, std::error_code& ec) override;
 
-  // A JSON error response with extra headers (rejections carry WWW-Authenticate, Retry-After, ...).
+  // A JSON error response with extra headers (rejections carry WWW-Authenticate, Retry-After, ...) and extra
+  // members of the body.
   asio::awaitable<void> respond(int status, std::string_view code, std::string_view message,
-                                const std::vector<HeaderField>& extra_headers, std::error_code& ec);
+                                const std::vector<HeaderField>& extra_headers, std::error_code& ec,
+                                const std::vector<Rejection::Detail>& details = {});
   // A complete response with a body.
   asio::awaitable<void> respond_with_body(ResponseHead head, std::string_view body, std::error_code& ec);
 

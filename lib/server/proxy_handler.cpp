@@ -101,7 +101,7 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
         Metrics::instance().rejections.add(r.code);
         ex.outcome.rejected_by = r.code;
         ex.outcome.rejecting_policy = policy.get();
-        co_await down.respond(r.status, r.code, r.message, r.headers, ec);
+        co_await down.respond(r.status, r.code, r.message, r.headers, ec, r.details);
         answered = true;
         break;
       }

@@ -12,11 +12,6 @@
 - Refunds (a request refused by a later limiter gives its charge back in Redis) and reloads (a new key prefix).
 - gatewayd --check: "store": "redis" needs the top-level "redis" section; that section's keys are checked.
 
-Two tests fail on the build they were written against, each explaining why in its docstring:
-SlowRedisTest.test_requests_refused_while_redis_is_slow_do_not_spend_the_budget (a timed-out EVALSHA still
-charges the bucket) and RedisReloadTest.test_reload_closes_the_connections_of_the_old_settings (the startup
-configuration's Redis connections stay open after a reload).
-
 Every limit name is used by one test only. The tests that stop Redis restore it (and wait for every io thread to
 reconnect) before they end; setUp restores it as well if an earlier test failed half-way. Each class runs a
 redis-server of its own (redis_server.py), on a free loopback port, without persistence.
@@ -586,12 +581,8 @@ class SlowRedisTest(unittest.TestCase):
 
     def test_requests_refused_while_redis_is_slow_do_not_spend_the_budget(self):
         """fail_closed with 2 per hour: the two requests that get 503 while Redis sleeps were never let through,
-        so once Redis has caught up the budget is still whole: 2 pass, then 429.
-
-        Fails on the current build: the EVALSHA of a decision that timed out stays in the pipeline, Redis runs it
-        when it wakes up and charges the bucket; the gateway drops the late reply (it already answered 503), so
-        the budget is spent on requests that were refused, and the next ones get 429 rate_limited for up to an
-        hour although nothing was admitted."""
+        so once Redis has caught up the budget is still whole: 2 pass, then 429 (a timed-out EVALSHA that Redis
+        runs late is refunded)."""
         done, finish = self.sleeping_redis()
         rs = [get(self.gw, "/ghost") for _ in range(2)]
         self.assertFalse(done.is_set())
@@ -703,12 +694,7 @@ class RedisReloadTest(unittest.TestCase):
 
     def test_reload_closes_the_connections_of_the_old_settings(self):
         """Before the reload the gateway holds one connection per io thread (2); after the reload, once both
-        threads use the new store, the old store's connections are closed: still 2 in all.
-
-        Fails on the current build: the store built from the configuration gatewayd started with never goes away
-        (apps/gatewayd/main.cpp keeps that Config and Gateway alive for the whole run), so its two connections stay
-        open next to the new ones (4), for as long as the process runs. Stores of later reloads are released (a
-        second reload does not add more)."""
+        threads use the new store, the old store's connections are closed: still 2 in all."""
         gw, cfg = self.start()
         wait_until(lambda: len(self.gateway_connections()) == 2, 2.0, 0.02, "one connection per io thread")
         self.reload_prefix(gw, cfg, "it-reload-c:")

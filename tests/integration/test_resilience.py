@@ -239,6 +239,8 @@ class RetryTest(ResilienceCase):
             "plain_dead": upstream_entry(dead_url),
             "budget": upstream_entry(cls.up.url, retries={"max": 3, "base_ms": 1, "cap_ms": 1, "jitter": 0,
                                                           "budget_ratio": 0, "budget_min_per_second": 0}),
+            "bounded": upstream_entry(cls.up.url, total_timeout_ms=1200,
+                                      retries=retries(3, base_ms=50, cap_ms=50, jitter=0)),
             "pertry": upstream_entry(cls.up.url, endpoints=[cls.slow.address, cls.up.address],
                                      outlier={"consecutive_failures": 0},
                                      retries=retries(1, base_ms=10, per_try_timeout_ms=300)),
@@ -253,6 +255,7 @@ class RetryTest(ResilienceCase):
             route("plain_dead", "plain_dead", path_prefix="/plain-dead"),
             route("budget", "budget", path_prefix="/budget"),
             route("pertry", "pertry", path_prefix="/pertry"),
+            route("bounded", "bounded", path_prefix="/bounded"),
         ]
         cls.gw = Gateway.start(make_config(upstreams, routes))
         cls.addClassCleanup(cls.gw.stop)
@@ -412,13 +415,25 @@ class RetryTest(ResilienceCase):
                          - metric_value(m0, errors_series("budget", "retry_budget_exhausted")), 2)
         self.assertEqual(metric_value(m1, retries_series("budget")) - metric_value(m0, retries_series("budget")), 10)
 
+    def test_total_timeout_bounds_every_try_together(self):
+        """total_timeout_ms 1200, no per-try timeout, 3 retries: an upstream that answers 503 after 800 ms gets a
+        second try at ~850 ms, which must end at the overall deadline (~1200 ms, 504 upstream_timeout), not wait
+        for its own answer at ~1650 ms; no third try starts."""
+        path = unique("/bounded/slow")
+        start = time.monotonic()
+        r = request(self.port, "GET", path + "?status=503&delay_ms=800", timeout=10)
+        elapsed = time.monotonic() - start
+        body = self.assert_error(r, 503, "upstream_unavailable")
+        self.assertIn("2 tries", body["message"])
+        self.assertIn("status 503, upstream_timeout", body["message"])
+        self.assertEqual(len(self.up.for_path(path)), 2)
+        self.assertGreaterEqual(elapsed, 1.15, body)
+        self.assertLess(elapsed, 1.2 + SLACK_MS / 1000 + 0.15, body)
+
     def test_per_try_timeout_moves_on_to_the_other_endpoint(self):
         """per_try_timeout_ms 300 with endpoints [slow (answers after 1.5 s), fast]: a try on the slow endpoint is
         abandoned after 300 ms and the request is answered by the fast one, well before the slow one would
-        answer. (Round robin on one connection: one of two requests starts on the slow endpoint.)
-        Fails as of 6e49f58: try_endpoint() replaces its deadline with now + total_timeout once the request is
-        sent (lib/proxy/http_forwarder.cpp, `deadline = net::coarse_now() + options_.total_timeout;`), so the
-        per-try deadline never bounds the wait for the response head."""
+        answer. (Round robin on one connection: one of two requests starts on the slow endpoint.)"""
         paths = [unique("/pertry/a"), unique("/pertry/b")]
         results = []
         with HttpConnection(self.port, timeout=10) as c:
@@ -501,9 +516,7 @@ class EndpointTest(ResilienceCase):
     def test_access_log_tries_counts_refused_connections(self):
         """A request that was refused by the dead endpoint and then answered by the live one was tried twice (the
         503 message of an all-dead upstream counts refused connections as tries): its access log line should say
-        "tries": 2, one such line per retry counted in /metrics.
-        Fails as of 6e49f58: Outcome::upstream_tries is counted only after a connection stands
-        (lib/proxy/http_forwarder.cpp, try_endpoint()), so refused tries never show in the access log."""
+        "tries": 2, one such line per retry counted in /metrics."""
         gw, live = self.half_dead()
         m0 = gw.metrics()
         paths = [f"/half/tries/{i}" for i in range(4)]

@@ -439,7 +439,9 @@ class RateLimitTest(unittest.TestCase):
         body = r.json()
         self.assertEqual(body["error"], "rate_limited", body)
         self.assertIn(f'"{name}"', body["message"])
+        self.assertEqual(body["limit"], name, body)
         retry = int(r.header("Retry-After"))
+        self.assertEqual(body["retry_after_s"], retry, body)
         self.assertGreaterEqual(retry, 1)
         if retry_after is not None:
             self.assertEqual(retry, retry_after, r)

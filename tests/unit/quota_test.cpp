@@ -72,6 +72,16 @@ TEST(Quota, EnforcesPerTenantLimitsAndSaysWhenItResets) {
   const long retry = std::stol(refused.verdict.rejection().headers[0].value);
   EXPECT_GT(retry, 0);
   EXPECT_LE(retry, 86400);
+  auto detail = [&](std::string_view n) {
+    for (const auto& d : refused.verdict.rejection().details)
+      if (d.name == n) return d.json;
+    return std::string("<none>");
+  };
+  EXPECT_EQ(detail("quota"), "\"" + o.name + "\"");
+  EXPECT_EQ(detail("tenant"), "\"acme\"");
+  EXPECT_EQ(detail("exceeded"), "\"requests\"");
+  EXPECT_THAT(detail("reset"), HasSubstr("T00:00:00Z"));
+  EXPECT_EQ(detail("retry_after_s"), std::to_string(retry));
   int big = 0;
   for (int i = 0; i < 7; ++i) big += run(*q, {"big"}).code == "proceed";
   EXPECT_EQ(big, 5);

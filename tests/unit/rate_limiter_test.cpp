@@ -123,6 +123,12 @@ TEST(RateLimiter, BurstIsExactAndTheRefusalIsExplained) {
     return std::string("<none>");
   };
   EXPECT_EQ(header("Retry-After"), "720");  // one request's worth: an hour / 5
+  // The same facts as members of the JSON body, for programs.
+  ASSERT_EQ(r.details.size(), 2u);
+  EXPECT_EQ(r.details[0].name, "limit");
+  EXPECT_EQ(r.details[0].json, "\"" + name + "\"");
+  EXPECT_EQ(r.details[1].name, "retry_after_s");
+  EXPECT_EQ(r.details[1].json, "720");
   EXPECT_EQ(header("RateLimit-Limit"), "5");
   EXPECT_EQ(header("RateLimit-Remaining"), "0");
   EXPECT_EQ(header("RateLimit-Reset"), "3600");
