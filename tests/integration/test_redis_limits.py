@@ -133,6 +133,69 @@ def wait_connected(gateways, marks, probe, timeout=5.0):
         time.sleep(0.01)
 
 
+class HammerRun:
+    """What hammer() saw: statuses per gateway and in all, seconds from the first request to the last answer,
+    and up to 3 answers per client thread that were neither 200 nor 429 rate_limited."""
+
+    def __init__(self, per_gateway, elapsed, unexpected):
+        self.per_gateway = per_gateway
+        self.total = sum(per_gateway, collections.Counter())
+        self.elapsed = elapsed
+        self.unexpected = unexpected
+
+
+def hammer(gateways, path, threads, window, cap):
+    """`threads` keep-alive clients (thread i on gateways[i % len]) send GET `path` back to back for `window`
+    seconds (at most `cap` requests each), all starting together. Fails the calling test (by raising) when a
+    client thread raised."""
+    barrier = threading.Barrier(threads)
+    results = [None] * threads
+    failures = []
+
+    def worker(i):
+        gw = gateways[i % len(gateways)]
+        counts = collections.Counter()
+        first = last = None
+        other = []
+        conn = HttpConnection(gw.port)
+        try:
+            barrier.wait(10)
+            end = time.monotonic() + window
+            for _ in range(cap):
+                t0 = time.monotonic()
+                if t0 >= end:
+                    break
+                conn.request("GET", path)
+                r = conn.read_response()
+                last = time.monotonic()
+                if first is None:
+                    first = t0
+                counts[r.status] += 1
+                if r.status != 200 and (r.status != 429 or error_code(r) != "rate_limited"):
+                    other.append(r)
+                if (r.header("Connection") or "").lower() == "close":
+                    conn.close()
+                    conn = HttpConnection(gw.port)
+        except Exception as e:  # reported below: a thread's exception must fail the test
+            failures.append(repr(e))
+        finally:
+            conn.close()
+        results[i] = (first, last, counts, other[:3])
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(window + 30)
+    if failures or any(r is None for r in results):
+        raise AssertionError(f"client threads failed: {failures}")
+    per_gateway = [collections.Counter() for _ in gateways]
+    for i, (_, _, counts, _) in enumerate(results):
+        per_gateway[i % len(gateways)].update(counts)
+    elapsed = max(r[1] for r in results) - min(r[0] for r in results)
+    return HammerRun(per_gateway, elapsed, [r[3] for r in results if r[3]])
+
+
 class Histogram:
     """The store-duration histogram of one gateway at one moment."""
 
@@ -234,58 +297,15 @@ class FleetTest(unittest.TestCase):
         came from Redis); both gateways admitted and refused; the 429s the clients saw are the ones the gateways
         counted in obsgw_rate_limited_total; the upstream saw exactly the admitted ones."""
         rate, burst, window, threads, cap = 200, 200, 3.0, 6, 6000
-        barrier = threading.Barrier(threads)
-        results = [None] * threads
-        failures = []
-
-        def worker(i):
-            gw = self.gws[i % 2]
-            counts = collections.Counter()
-            first = last = None
-            other = []
-            conn = HttpConnection(gw.port)
-            try:
-                barrier.wait(10)
-                end = time.monotonic() + window
-                for _ in range(cap):
-                    t0 = time.monotonic()
-                    if t0 >= end:
-                        break
-                    conn.request("GET", "/rate")
-                    r = conn.read_response()
-                    last = time.monotonic()
-                    if first is None:
-                        first = t0
-                    counts[r.status] += 1
-                    if r.status != 200 and (r.status != 429 or error_code(r) != "rate_limited"):
-                        other.append(r)
-                    if (r.header("Connection") or "").lower() == "close":
-                        conn.close()
-                        conn = HttpConnection(gw.port)
-            except Exception as e:
-                failures.append(repr(e))
-            finally:
-                conn.close()
-            results[i] = (first, last, counts, other[:3])
-
-        ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(window + 30)
-        self.assertEqual(failures, [])
-        elapsed = max(r[1] for r in results) - min(r[0] for r in results)
-        per_gw = [collections.Counter(), collections.Counter()]
-        for i, (_, _, counts, _) in enumerate(results):
-            per_gw[i % 2].update(counts)
-        total = per_gw[0] + per_gw[1]
+        run = hammer(self.gws, "/rate", threads, window, cap)
+        per_gw, total, elapsed = run.per_gateway, run.total, run.elapsed
         admitted, refused = total[200], total[429]
         expected = burst + rate * elapsed
         figures = (f"admitted {admitted}, expected {expected:.1f} (burst {burst} + {rate}/s x {elapsed:.3f} s), "
                    f"deviation {100.0 * (admitted - expected) / expected:+.2f}%; refused {refused}; "
                    f"per gateway {[dict(c) for c in per_gw]}")
         print(f"\n[fleet accuracy] {figures}", file=sys.stderr)
-        self.assertEqual([r[3] for r in results if r[3]], [], "responses other than 200 and 429 rate_limited")
+        self.assertEqual(run.unexpected, [], "responses other than 200 and 429 rate_limited")
         self.assertEqual(set(total), {200, 429}, figures)
         # The clients offered far more than the rate, else the figure says nothing about the limit.
         self.assertGreater(refused, 2 * admitted, "the clients did not saturate the limit: " + figures)

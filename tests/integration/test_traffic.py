@@ -8,11 +8,13 @@ or its own client address: the tests of one class do not depend on each other's 
 import hashlib
 import itertools
 import socket
+import sys
 import time
 import unittest
 
 from harness import (rate_limit_spec, ConnectionClosed, Gateway, HttpConnection, IncompleteResponse, build_request, chunk_encode,
                      make_config, metric_value, request, route, run_check, upstream_entry, wait_until)
+from test_redis_limits import fast_upstream, hammer, upstream_hits
 from upstream import EchoUpstream, RawUpstream, read_request_head
 
 HOUR = 3600
@@ -574,6 +576,38 @@ class RateLimitTest(unittest.TestCase):
 
 
 @unittest.skipUnless(have_ipv6(), "no IPv6 loopback")
+class LocalLimitAccuracyTest(unittest.TestCase):
+    """The in-process store over time, across io threads (the fleet test in test_redis_limits.py does the same
+    with Redis)."""
+
+    def test_global_rate_is_enforced_within_5_percent_across_io_threads(self):
+        """200 per second, burst 200, global, in process, one gatewayd with 2 io threads hammered for 3 s by 4
+        keep-alive clients (far above the rate; the kernel spreads their connections over both threads): the
+        admitted count is within 5% of burst + rate x elapsed, the rest is 429 rate_limited, the upstream saw
+        exactly the admitted ones and obsgw_rate_limited_total counts the refusals."""
+        up = fast_upstream()
+        self.addCleanup(up.stop)
+        cfg = make_config({"up": upstream_entry(up.url)},
+                          [route("rate", "up", path="/rate", tag=False,
+                                 policies=[rate_limit(limit("local-rate", 200, per="second", key="global", burst=200))])],
+                          server={"threads": 2}, logging={"access_log": False})
+        gw = Gateway.start(cfg)
+        self.addCleanup(gw.stop)
+        rate, burst = 200, 200
+        run = hammer([gw], "/rate", threads=4, window=3.0, cap=6000)
+        admitted, refused = run.total[200], run.total[429]
+        expected = burst + rate * run.elapsed
+        figures = (f"admitted {admitted}, expected {expected:.1f} (burst {burst} + {rate}/s x {run.elapsed:.3f} s), "
+                   f"deviation {100.0 * (admitted - expected) / expected:+.2f}%; refused {refused}")
+        print(f"\n[in-process accuracy] {figures}", file=sys.stderr)
+        self.assertEqual(run.unexpected, [], "responses other than 200 and 429 rate_limited")
+        self.assertEqual(set(run.total), {200, 429}, figures)
+        self.assertGreater(refused, 2 * admitted, "the clients did not saturate the limit: " + figures)
+        self.assertLessEqual(abs(admitted - expected), 0.05 * expected, figures)
+        self.assertEqual(metric_value(gw.metrics(), 'obsgw_rate_limited_total{limit="local-rate"}'), refused)
+        self.assertEqual(upstream_hits(up, "/rate"), admitted)
+
+
 class IPv6RateLimitTest(unittest.TestCase):
     """A client_ip limit keeps IPv4 and IPv6 clients apart."""
 
