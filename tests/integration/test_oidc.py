@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -511,6 +512,77 @@ class OidcGatewayTest(OidcTestCase):
 
 # ---------------------------------------------------------------------------------------------------------
 # 5. key rotation
+
+
+class CacheControlTest(unittest.TestCase):
+    """A JWKS endpoint's Cache-Control max-age sets the refresh period, within min/max_refresh_interval_s; without
+    one, refresh_interval_s applies. Four sources on one plain-HTTP server (allow_http), counted per path."""
+
+    @staticmethod
+    def ec_jwks():
+        """A JWK Set with one P-256 public key, made with the openssl CLI (the standard library has no EC)."""
+        with tempfile.TemporaryDirectory() as d:
+            key = os.path.join(d, "k.pem")
+            subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key], check=True)
+            der = subprocess.run(["openssl", "ec", "-in", key, "-pubout", "-outform", "DER"], check=True,
+                                 capture_output=True).stdout
+        point = der[-65:]  # the SubjectPublicKeyInfo ends with the uncompressed point 04 || x || y
+        assert point[0] == 4, der.hex()
+        b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+        return json.dumps({"keys": [{"kty": "EC", "crv": "P-256", "kid": "ec-1", "alg": "ES256", "use": "sig",
+                                     "x": b64(point[1:33]), "y": b64(point[33:])}]}).encode()
+
+    def test_max_age_sets_the_refresh_period_within_bounds(self):
+        """max-age=1 → about every second; max-age=100000 with max_refresh_interval_s 2 → every 2 s; no-store →
+        min_refresh_interval_s (1 s); no Cache-Control → refresh_interval_s (300 s: one fetch only). Counted over
+        ~4.5 s after the first fetch of each."""
+        import http.server
+        body = self.ec_jwks()
+        cache_control = {"/a": "max-age=1", "/b": "public, max-age=100000", "/c": "no-store", "/d": None}
+        fetches = {path: [] for path in cache_control}
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                with lock:
+                    fetches[self.path].append(time.monotonic())
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if cache_control[self.path]:
+                    self.send_header("Cache-Control", cache_control[self.path])
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer((LOCALHOST, 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        up = EchoUpstream()
+        self.addCleanup(up.stop)
+        routes = []
+        for path in cache_control:
+            provider = {"issuer": f"https://cc{path[1:]}.example", "jwks_uri": f"http://{LOCALHOST}:{server.server_port}{path}",
+                        "allow_http": True, "audiences": [AUDIENCE], "refresh_interval_s": 300,
+                        "min_refresh_interval_s": 1, "max_refresh_interval_s": 2 if path == "/b" else 3600}
+            routes.append(route(path[1:], "echo", path_prefix=path, policies=[jwt_policy(provider)]))
+        gw = Gateway.start(make_config({"echo": upstream_entry(up.url)}, routes))
+        self.addCleanup(gw.stop)
+        wait_until(lambda: all(fetches[p] for p in fetches), timeout=5, interval=0.02, message="every first fetch")
+        time.sleep(4.5)
+        with lock:
+            got = {p: [round(t - ts[0], 2) for t in ts] for p, ts in fetches.items()}
+        gaps = {p: [b - a for a, b in zip(ts, ts[1:])] for p, ts in got.items()}
+        print(f"\n[key fetches, s after the first] {got}", file=sys.stderr)
+        for p in ("/a", "/c"):  # every second
+            self.assertTrue(4 <= len(got[p]) <= 6, got)
+            self.assertTrue(all(0.9 <= g <= 1.6 for g in gaps[p]), got)
+        self.assertTrue(2 <= len(got["/b"]) <= 3, got)  # clamped to 2 s
+        self.assertTrue(all(1.9 <= g <= 2.6 for g in gaps["/b"]), got)
+        self.assertEqual(len(got["/d"]), 1, got)
 
 
 class KeyRotationTest(OidcTestCase):

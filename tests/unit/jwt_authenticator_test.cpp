@@ -211,6 +211,59 @@ TEST(JwtVerifier, HmacOnlyWithAConfiguredSecret) {
   EXPECT_THROW(verify("x", p), std::invalid_argument);
 }
 
+// Several issuers on one verifier: each token is judged by its own issuer's keys and rules only.
+TEST(JwtVerifier, SeveralIssuersKeepTheirKeysAndRulesApart) {
+  constexpr const char* kHmacIssuer = "https://hmac.example";
+  constexpr const char* kPemIssuer = "https://pem.example";
+  const std::string secret(40, 'k');
+  JwtProviderOptions hmac;  // a shared secret, its own audience
+  hmac.issuer = kHmacIssuer;
+  hmac.audiences = {"urn:other"};
+  hmac.hmac_secret = secret;
+  JwtProviderOptions pem;  // the key published nowhere else, as a PEM file
+  pem.issuer = kPemIssuer;
+  pem.audiences = {"urn:obsgw"};
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PUBKEY(bio, keys().stranger.get());
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio, &data);
+  const std::string pem_path = write_temp("stranger.pem", std::string(data, static_cast<std::size_t>(len)));
+  BIO_free(bio);
+  pem.public_key_files = {pem_path};
+  const std::string pem_kid = std::filesystem::path(pem_path).stem().string();
+  auth::JwtVerifier v({provider(), hmac, pem}, 16384);
+  auto code = [&](const std::string& token) {
+    auto o = v.verify(token, std::chrono::system_clock::now(), OnUnknownKid::fail);
+    return o.kind == VerifyOutcome::Kind::verified ? "verified:" + o.identity->issuer : o.code;
+  };
+  auto for_issuer = [](std::string_view iss, std::string_view aud) {
+    return fmt::format(R"({{"iss":"{}","sub":"agent-a","aud":"{}","exp":{},"iat":{}}})", iss, aud, now_s() + 600, now_s() - 5);
+  };
+  const std::string hs_header = R"({"alg":"HS256","typ":"JWT"})";
+  auto rs = [](std::string_view payload, std::string_view kid, EVP_PKEY* key, std::string_view typ = "JWT") {
+    return make_jwt(JwsAlg::RS256, key, fmt::format(R"({{"alg":"RS256","typ":"{}","kid":"{}"}})", typ, kid), payload);
+  };
+
+  // Each issuer's own tokens pass, and the identity names the issuer.
+  EXPECT_EQ(code(rs256(claims())), std::string("verified:") + kIssuer);
+  EXPECT_EQ(code(hs256(secret, hs_header, for_issuer(kHmacIssuer, "urn:other"))), std::string("verified:") + kHmacIssuer);
+  EXPECT_EQ(code(rs(for_issuer(kPemIssuer, "urn:obsgw"), pem_kid, keys().stranger.get())), std::string("verified:") + kPemIssuer);
+  // A key of one issuer never vouches for another: the JWKS issuer's RSA key under the secret-only issuer...
+  EXPECT_EQ(code(rs(for_issuer(kHmacIssuer, "urn:other"), "rsa-1", keys().rsa.get())), "disallowed_algorithm");
+  // ...the secret under the JWKS issuer (alg confusion across providers)...
+  EXPECT_EQ(code(hs256(secret, hs_header, for_issuer(kIssuer, "urn:obsgw"))), "disallowed_algorithm");
+  // ...the JWKS issuer's kid and key under the PEM issuer, and the PEM key under the JWKS issuer.
+  EXPECT_EQ(code(rs(for_issuer(kPemIssuer, "urn:obsgw"), "rsa-1", keys().rsa.get())), "unknown_key");
+  EXPECT_EQ(code(rs(claims(), pem_kid, keys().stranger.get(), "at+jwt")), "unknown_key");
+  // Another issuer's rules do not apply: the secret issuer's audience is not the JWKS issuer's, and the JWKS
+  // issuer's typ rule (at+jwt) is its own.
+  EXPECT_EQ(code(rs256(for_issuer(kIssuer, "urn:other"))), "wrong_audience");
+  EXPECT_EQ(code(rs(for_issuer(kIssuer, "urn:obsgw"), "rsa-1", keys().rsa.get(), "JWT")), "wrong_token_type");
+  EXPECT_EQ(code(hs256(secret, hs_header, for_issuer(kHmacIssuer, "urn:obsgw"))), "wrong_audience");
+  EXPECT_EQ(code(hs256(secret, hs_header, for_issuer("https://unknown.example", "urn:obsgw"))), "unknown_issuer");
+  std::filesystem::remove(pem_path);
+}
+
 TEST(JwtVerifier, PemPublicKeyFilesAndConfigProblems) {
   auto pem = write_temp("rsa-pem.pem", keys().rsa_pem);
   JwtProviderOptions p;
