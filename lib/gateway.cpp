@@ -56,6 +56,11 @@ GatewayBuilder::RouteBuilder& GatewayBuilder::RouteBuilder::use(std::shared_ptr<
   return *this;
 }
 
+GatewayBuilder::RouteBuilder& GatewayBuilder::RouteBuilder::trust_client_tenant_header(bool trust) {
+  route_.trust_client_tenant_header = trust;
+  return *this;
+}
+
 GatewayBuilder::RouteBuilder& GatewayBuilder::RouteBuilder::forward_auth(ForwardAuthOptions options) {
   route_.forwarder = make_forward_auth_responder("forward_auth", options);
   forward_auth_ = std::move(options);  // the guard is made in build(), when every policy of the route is known

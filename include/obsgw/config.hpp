@@ -46,6 +46,7 @@ struct RouteConfig {
   std::string rewrite_prefix;
   bool has_rewrite = false;
   RouteRetry retry;
+  bool trust_client_tenant_header = false;  ///< see Route::trust_client_tenant_header
   std::vector<ConfigNode> policies;  ///< each an object with a "type"
   std::optional<ForwardAuthOptions> forward_auth;  ///< set: the route answers forward-auth checks (no upstream)
 };

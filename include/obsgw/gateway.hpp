@@ -64,6 +64,9 @@ class GatewayBuilder {
     RouteBuilder& rewrite_prefix(std::string replacement);
     RouteBuilder& to(std::string upstream_name);
     RouteBuilder& use(std::shared_ptr<const Policy> policy);
+    /// Passes a client-sent X-Scope-OrgID on unchecked on a route that authenticates without resolving a
+    /// tenant (see Route::trust_client_tenant_header).
+    RouteBuilder& trust_client_tenant_header(bool trust = true);
     /// Makes this a forward-auth route (no upstream): see forward_auth.hpp.
     RouteBuilder& forward_auth(ForwardAuthOptions options = {});
 

@@ -51,6 +51,10 @@ struct Route {
   std::string rewrite_prefix;
   bool has_rewrite = false;
   RouteRetry retry;
+  /// A route that authenticates but has no tenant policy drops a client-sent `X-Scope-OrgID` after
+  /// authentication (the gateway cannot vouch for it, and a multi-tenant backend would take it as the tenant).
+  /// Set this to pass it on unchecked (a single-tenant upstream, or one that checks the header itself).
+  bool trust_client_tenant_header = false;
 
   /// Largest Policy::body_limit() among the policies (0: the body is streamed).
   std::size_t body_limit() const noexcept { return body_limit_; }

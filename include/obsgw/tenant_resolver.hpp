@@ -44,6 +44,11 @@ struct TenantResolverOptions {
 /// Throws std::invalid_argument naming the problem.
 std::shared_ptr<const TenantResolver> make_tenant_resolver(TenantResolverOptions options);
 
+/// The step a Router adds to a route that authenticates but resolves no tenant (unless the route sets
+/// Route::trust_client_tenant_header): removes a client-sent `X-Scope-OrgID` once authentication is done (an
+/// authenticator that verifies signed headers still sees it), so that no upstream takes an unchecked tenant.
+std::shared_ptr<const Policy> make_client_tenant_header_remover();
+
 /// Whether `id` is a valid tenant id as Loki, Mimir and Tempo define it: 1 to 150 bytes of letters, digits and
 /// `!-_.*'()`, and not "." or "..".
 bool is_valid_tenant_id(std::string_view id) noexcept;

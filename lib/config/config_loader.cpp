@@ -246,7 +246,10 @@ void check_limit_names(const Config& c, ConfigProblems& p) {
 
 void read_route(const ConfigNode& r, RouteConfig& out, const std::set<std::string>& upstreams,
                 const PolicyRegistry& registry, ConfigProblems& p) {
-  if (!r.expect_object({"name", "match", "upstream", "forward_auth", "rewrite_prefix", "retry", "policies"}, p)) return;
+  if (!r.expect_object({"name", "match", "upstream", "forward_auth", "rewrite_prefix", "retry", "trust_client_tenant_header",
+                        "policies"}, p))
+    return;
+  out.trust_client_tenant_header = r.get_bool("trust_client_tenant_header", false, p);
   if (auto rt = r.find("retry")) {
     if (rt->expect_object({"unsafe_methods", "max_body_bytes"}, p)) {
       out.retry.unsafe_methods = rt->get_bool("unsafe_methods", false, p);
@@ -469,6 +472,7 @@ std::shared_ptr<const Gateway> build_gateway(const Config& config, unsigned io_t
     r.rewrite_prefix = rc.rewrite_prefix;
     r.has_rewrite = rc.has_rewrite;
     r.retry = rc.retry;
+    r.trust_client_tenant_header = rc.trust_client_tenant_header;
     for (const auto& f : upstreams)
       if (f->name() == rc.upstream) r.forwarder = f;
     r.policies = shared;

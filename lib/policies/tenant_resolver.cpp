@@ -152,7 +152,21 @@ class ClaimTenantResolver final : public TenantResolver {
   TenantResolverOptions options_;
   std::shared_ptr<void> memo_owner_;
 };
+
+class ClientTenantHeaderRemover final : public TenantResolver {
+ public:
+  std::string_view name() const noexcept override { return "untrusted_tenant_header"; }
+  Verdict on_request(Exchange& ex) const override {
+    ex.request().headers.remove("X-Scope-OrgID");
+    return Verdict::proceed();
+  }
+};
 }  // namespace
+
+std::shared_ptr<const Policy> make_client_tenant_header_remover() {
+  static const auto instance = std::make_shared<const ClientTenantHeaderRemover>();  // stateless: one for all routes
+  return instance;
+}
 
 std::shared_ptr<const TenantResolver> make_tenant_resolver(TenantResolverOptions options) {
   return std::make_shared<ClaimTenantResolver>(std::move(options));

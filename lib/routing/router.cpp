@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "obsgw/tenant_resolver.hpp"
 #include "server/metrics.hpp"
 
 namespace obsgw {
@@ -39,6 +40,11 @@ Router::Router(std::vector<Route> routes) : routes_(std::move(routes)) {
     if (!r.forwarder) throw std::invalid_argument(fmt::format("route \"{}\" has no upstream", r.name));
     for (const auto& p : r.policies)
       if (!p) throw std::invalid_argument(fmt::format("route \"{}\" has a null policy", r.name));
+    const auto has_phase = [&](Phase phase) {
+      return std::any_of(r.policies.begin(), r.policies.end(), [&](const auto& p) { return p->phase() == phase; });
+    };
+    if (has_phase(Phase::authenticate) && !has_phase(Phase::resolve_tenant) && !r.trust_client_tenant_header)
+      r.policies.push_back(make_client_tenant_header_remover());
     std::stable_sort(r.policies.begin(), r.policies.end(),
                      [](const auto& a, const auto& b) { return a->phase() < b->phase(); });
     r.body_limit_ = 0;

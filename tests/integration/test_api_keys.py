@@ -36,7 +36,11 @@ class ApiKeyTest(unittest.TestCase):
                                                               {"type": "tenant"}]),
              route("query", "backend", path_prefix="/query", policies=[
                  dict(keys, token_sources=["bearer", "header:X-API-Key"]),
-                 {"type": "tenant", "from_header": True, "federation": True}])])
+                 {"type": "tenant", "from_header": True, "federation": True}]),
+             # authenticated, but no tenant policy: nothing vouches for a client-sent tenant
+             route("untenanted", "backend", path="/untenanted", policies=[keys]),
+             route("trusting", "backend", path="/trusting", trust_client_tenant_header=True, policies=[keys]),
+             route("open", "backend", path="/open")])
         cls.gw = Gateway.start(config)
 
     @classmethod
@@ -51,6 +55,22 @@ class ApiKeyTest(unittest.TestCase):
         self.assertEqual(seen_header(r, "X-Scope-OrgID"), "acme")
         self.assertEqual(seen_header(r, "X-Auth-Request-User"), "edge-eu")
         self.assertIsNone(seen_header(r, "X-API-Key"))
+
+    def test_client_tenant_header_is_dropped_where_no_tenant_policy_vouches_for_it(self):
+        """A route that authenticates without a tenant policy drops a client's X-Scope-OrgID (a multi-tenant
+        backend would take it as the tenant); trust_client_tenant_header keeps it; a route without
+        authentication is a plain proxy and passes it on."""
+        spoof = {"X-API-Key": EU_KEY, "X-Scope-OrgID": "globex"}
+        r = request(self.gw.port, "GET", "/untenanted", spoof)
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(seen_header(r, "X-Scope-OrgID"))
+        self.assertEqual(seen_header(r, "X-Auth-Request-User"), "edge-eu")
+        r = request(self.gw.port, "GET", "/untenanted", [("X-API-Key", EU_KEY), ("x-scope-orgid", "a"),
+                                                         ("X-SCOPE-ORGID", "b")])
+        self.assertIsNone(seen_header(r, "X-Scope-OrgID"))
+        self.assertEqual(seen_header(request(self.gw.port, "GET", "/trusting", spoof), "X-Scope-OrgID"), "globex")
+        self.assertEqual(seen_header(request(self.gw.port, "GET", "/open", {"X-Scope-OrgID": "globex"}),
+                                     "X-Scope-OrgID"), "globex")
 
     def test_refusals(self):
         before = self.upstream.hits

@@ -17,8 +17,8 @@ import threading
 import time
 import unittest
 
-from harness import (LOCALHOST, Gateway, HttpConnection, free_port, make_config, metric_value, request, route,
-                     upstream_entry, wait_until)
+from harness import (LOCALHOST, Gateway, HttpConnection, free_port, make_ca_and_leaf, make_config, metric_value,
+                     request, route, upstream_entry, wait_until)
 from oidc_provider import AUDIENCE, OidcProvider, decode_jwt
 from upstream import EchoUpstream
 
@@ -748,6 +748,72 @@ class ProviderOutageTest(OidcTestCase):
             r = request(gw.port, "GET", "/push/x", bearer(token))
             self.assertEqual(r.status, 200, r)
             self.assertEqual(up.snapshot()[-1].header("X-Scope-OrgID"), tenant)
+
+
+class KeyFetchTlsTest(OidcTestCase):
+    """Key sets come over HTTPS with the certificate verified: a provider whose certificate the gateway does not
+    trust, or whose certificate names another host, serves no keys; requests get 503 identity_provider_unavailable
+    after cold_start_wait_ms, and the failure is logged and counted."""
+
+    def refused(self, provider, expect_in_error):
+        up = EchoUpstream()
+        self.addCleanup(up.stop)
+        provider.update({"cold_start_wait_ms": 500, "fetch_timeout_ms": 2000, "refresh_interval_s": 300})
+        cfg = make_config({"echo": upstream_entry(up.url)},
+                          [route("push", "echo", path_prefix="/push", policies=[jwt_policy(provider)])])
+        self.gw = gw = Gateway.start(cfg)
+        self.addCleanup(gw.stop)
+        line = gw.wait_for_log(lambda l: l.get("msg") == "identity provider keys could not be fetched", 5)
+        self.assertEqual(line.get("serving"), "nothing yet", line)
+        self.assertIn(expect_in_error, line.get("error", "").lower(), line)
+        now = int(time.time())
+        token = f"{b64url_json({'alg': 'RS256', 'typ': 'at+jwt', 'kid': 'rsa-1'})}." \
+                f"{b64url_json({'iss': provider['issuer'], 'aud': AUDIENCE, 'sub': 'x', 'iat': now, 'exp': now + 600})}." \
+                f"{b64url(b'sig' * 86)}"
+        self.assertRefused(request(gw.port, "GET", "/push/x", bearer(token)), 503, "identity_provider_unavailable")
+        self.assertEqual(up.hits, 0)
+        self.assertGreaterEqual(key_fetches(gw.metrics(), line["source"], "failure"), 1)
+        return line
+
+    def test_certificate_from_an_untrusted_ca_is_refused(self):
+        """The real provider over TLS, but ca_file names another CA."""
+        op = OidcProvider(tls=True)
+        self.addCleanup(op.stop)
+        other = tempfile.mkdtemp(prefix="obsgw-other-ca-")
+        self.addCleanup(shutil.rmtree, other, True)
+        provider = provider_entry(op, ca_file=make_ca_and_leaf(other)["ca"])
+        self.refused(provider, "certificate")
+
+    def test_certificate_for_another_host_is_refused(self):
+        """A trusted CA, but the certificate is for other.example while the issuer is https://127.0.0.1:port."""
+        import http.server
+        import ssl
+        d = tempfile.mkdtemp(prefix="obsgw-wrong-name-")
+        self.addCleanup(shutil.rmtree, d, True)
+        certs = make_ca_and_leaf(d, names=("other.example",), ips=())
+        hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                hits.append(self.path)
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer((LOCALHOST, 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(certs["cert"], certs["key"])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        issuer = f"https://{LOCALHOST}:{server.server_port}"
+        provider = {"issuer": issuer, "discovery": True, "audiences": [AUDIENCE], "ca_file": certs["ca"]}
+        self.refused(provider, "certificate")
+        self.assertEqual(hits, [], "no request may be sent over a connection to the wrong host")
 
 
 class ColdStartTest(OidcTestCase):

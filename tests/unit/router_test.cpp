@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "obsgw/exchange.hpp"
+
 namespace obsgw {
 namespace {
 
@@ -130,7 +132,47 @@ TEST(Router, OrdersPoliciesByPhaseKeepingListedOrder) {
   Router router({r});
   std::vector<std::string> names;
   for (const auto& p : router.routes()[0].policies) names.emplace_back(p->name());
-  EXPECT_EQ(names, (std::vector<std::string>{"auth", "limit", "t1", "t2", "sign"}));
+  // An authenticating route without a tenant policy also drops the client's tenant header once authenticated.
+  EXPECT_EQ(names, (std::vector<std::string>{"auth", "untrusted_tenant_header", "limit", "t1", "t2", "sign"}));
+}
+
+TEST(Router, ClientTenantHeaderIsDroppedOnlyWhereNothingVouchesForIt) {
+  auto names_of = [](const Route& r) {
+    std::vector<std::string> names;
+    for (const auto& p : r.policies) names.emplace_back(p->name());
+    return names;
+  };
+  auto auth = std::make_shared<PhasePolicy>(Phase::authenticate, "auth");
+  auto tenant = std::make_shared<PhasePolicy>(Phase::resolve_tenant, "tenant");
+  auto limit = std::make_shared<PhasePolicy>(Phase::limit, "limit");
+  Route authenticated = route("authenticated", "", "/a", true);
+  authenticated.policies = {limit, auth};
+  Route resolved = route("resolved", "", "/b", true);
+  resolved.policies = {auth, tenant};
+  Route trusted = route("trusted", "", "/c", true);
+  trusted.policies = {auth};
+  trusted.trust_client_tenant_header = true;
+  Route open = route("open", "", "/d", true);
+  open.policies = {limit};
+  Router router({authenticated, resolved, trusted, open});
+  const auto& rs = router.routes();
+  EXPECT_EQ(names_of(rs[0]), (std::vector<std::string>{"auth", "untrusted_tenant_header", "limit"}));
+  EXPECT_EQ(names_of(rs[1]), (std::vector<std::string>{"auth", "tenant"}));
+  EXPECT_EQ(names_of(rs[2]), (std::vector<std::string>{"auth"}));
+  EXPECT_EQ(names_of(rs[3]), (std::vector<std::string>{"limit"}));
+  // A router built again from its routes (a reload keeps Route values) does not add a second one.
+  Router again(rs);
+  EXPECT_EQ(names_of(again.routes()[0]), names_of(rs[0]));
+  // What it does: the header goes, whatever its case; the rest stays.
+  RequestHead head;
+  head.method = "GET";
+  head.path = "/a";
+  head.headers.add("x-scope-orgid", "victim");
+  head.headers.add("X-Other", "kept");
+  Exchange ex(std::move(head), ConnectionInfo{});
+  EXPECT_TRUE(rs[0].policies[1]->on_request(ex).proceeds());
+  EXPECT_FALSE(ex.request().headers.contains("X-Scope-OrgID"));
+  EXPECT_EQ(ex.request().headers.get("X-Other"), "kept");
 }
 
 }  // namespace
