@@ -12,7 +12,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/detached.hpp>
 #include <fmt/format.h>
 
 #include "auth/jwt_verifier.hpp"
@@ -338,6 +342,39 @@ TEST(JwtAuthenticator, ChallengesFollowRfc6750) {
   EXPECT_EQ(other_scheme->verdict.rejection().code, "missing_token");
 }
 
+// A provider whose keys were never fetched (nothing listens at its JWKS address): the request waits through the
+// asynchronous step for cold_start_wait, then gets 503 identity_provider_unavailable, without saying why to the
+// client (the log does).
+TEST(JwtAuthenticator, ColdStartWaitsThen503) {
+  JwtProviderOptions p = provider();
+  p.jwks_file.clear();
+  p.jwks_uri = "http://127.0.0.1:1/jwks.json";  // port 1: refused at once
+  p.allow_http = true;
+  p.cold_start_wait = std::chrono::milliseconds(300);
+  p.fetch_timeout = std::chrono::milliseconds(200);
+  JwtAuthenticatorOptions o;
+  o.providers = {p};
+  auto policy = make_jwt_authenticator(o);
+  auto call = run(*policy, request_with({{"Authorization", "Bearer " + rs256(claims())}}));
+  ASSERT_TRUE(call->verdict.suspends());
+  asio::io_context io;
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<Verdict> out;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { out.emplace(co_await policy->on_request_async(call->ex)); },
+                 asio::detached);
+  io.run();
+  ASSERT_TRUE(out);
+  const Verdict& v = *out;
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(v.rejects());
+  EXPECT_EQ(v.rejection().status, 503);
+  EXPECT_EQ(v.rejection().code, "identity_provider_unavailable");
+  EXPECT_EQ(header_of(v, "Retry-After"), "5");
+  EXPECT_THAT(v.rejection().message, ::testing::Not(HasSubstr("127.0.0.1")));
+  EXPECT_GE(waited, std::chrono::milliseconds(290));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
 TEST(JwtAuthenticator, SetsIdentityHeadersStripsSpoofedOnesAndTheCredential) {
   auto policy = make_jwt_authenticator(policy_options());
   auto ok = run(*policy, request_with({{"Authorization", "bearer " + rs256(claims())},
@@ -418,6 +455,24 @@ TEST(JwtAuthenticator, CachedTokensSkipVerificationUntilTheyExpire) {
   std::string tampered = tok;
   tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
   EXPECT_TRUE(run(*policy, request_with({{"Authorization", "Bearer " + tampered}}))->verdict.rejects());
+}
+
+TEST(JwtAuthenticator, CachedTokenIsRefusedOnceItExpires) {
+  JwtAuthenticatorOptions o = policy_options();
+  o.providers[0].leeway = std::chrono::seconds(0);
+  auto policy = make_jwt_authenticator(o);
+  auto& m = detail::Metrics::instance().auth();
+  const std::int64_t exp = now_s() + 1;
+  const std::string tok = rs256(fmt::format(R"({{"iss":"{}","sub":"agent-a","aud":"urn:obsgw","exp":{},"iat":{}}})",
+                                            kIssuer, exp, now_s() - 5));
+  ASSERT_TRUE(run(*policy, request_with({{"Authorization", "Bearer " + tok}}))->verdict.proceeds());
+  auto hits0 = m.jwt_cache_hits.load();
+  ASSERT_TRUE(run(*policy, request_with({{"Authorization", "Bearer " + tok}}))->verdict.proceeds());
+  EXPECT_EQ(m.jwt_cache_hits.load() - hits0, 1u);  // served from the cache while valid
+  while (now_s() <= exp) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto late = run(*policy, request_with({{"Authorization", "Bearer " + tok}}));
+  ASSERT_TRUE(late->verdict.rejects());
+  EXPECT_EQ(late->verdict.rejection().code, "token_expired");
 }
 
 TEST(TokenCache, BoundedAndExpiring) {

@@ -218,6 +218,20 @@ TEST(ApiKeys, HashedKeysBoundToIdentitiesAndTenants) {
   EXPECT_EQ(wrong.code(), "unknown_api_key");
   EXPECT_FALSE(wrong.ex->request().headers.contains("X-Auth-Request-User"));
   EXPECT_EQ(with_key("").code(), "unknown_api_key");
+  // No key at all: a different reason, and the challenge carries no error (RFC 6750 3.1).
+  RequestHead bare;
+  bare.method = "POST";
+  bare.path = "/";
+  bare.headers.add("X-Auth-Request-User", "spoofed");
+  Result missing;
+  missing.ex = std::make_unique<Exchange>(std::move(bare), ConnectionInfo{});
+  missing.verdict = p->on_request(*missing.ex);
+  EXPECT_EQ(missing.status(), 401);
+  EXPECT_EQ(missing.code(), "missing_api_key");
+  EXPECT_FALSE(missing.ex->request().headers.contains("X-Auth-Request-User"));
+  ASSERT_FALSE(missing.verdict.rejection().headers.empty());
+  EXPECT_EQ(missing.verdict.rejection().headers[0].name, "WWW-Authenticate");
+  EXPECT_THAT(missing.verdict.rejection().headers[0].value, ::testing::Not(::testing::HasSubstr("error=")));
 
   // The tenant resolver takes the key's tenants.
   TenantResolverOptions t;
