@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <chrono>
 #include <filesystem>
@@ -94,10 +95,44 @@ void BM_VerifyNewToken(benchmark::State& state, JwsAlg alg) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK_CAPTURE(BM_VerifyNewToken, RS256, JwsAlg::RS256);
+BENCHMARK_CAPTURE(BM_VerifyNewToken, RS384, JwsAlg::RS384);
+BENCHMARK_CAPTURE(BM_VerifyNewToken, RS512, JwsAlg::RS512);
 BENCHMARK_CAPTURE(BM_VerifyNewToken, PS256, JwsAlg::PS256);
+BENCHMARK_CAPTURE(BM_VerifyNewToken, PS384, JwsAlg::PS384);
+BENCHMARK_CAPTURE(BM_VerifyNewToken, PS512, JwsAlg::PS512);
 BENCHMARK_CAPTURE(BM_VerifyNewToken, ES256, JwsAlg::ES256);
 BENCHMARK_CAPTURE(BM_VerifyNewToken, ES384, JwsAlg::ES384);
 BENCHMARK_CAPTURE(BM_VerifyNewToken, EdDSA, JwsAlg::EdDSA);
+
+// HS256: a provider configured with a shared secret (no key set).
+void BM_VerifyNewTokenHS256(benchmark::State& state) {
+  const std::string secret(48, 'k');
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 64; ++i) {
+    std::string input = obsgw::auth::base64url_encode(R"({"alg":"HS256","typ":"at+jwt"})") + "." +
+                        obsgw::auth::base64url_encode(payload(i));
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),
+         input.size(), mac, &len);
+    tokens.push_back(input + "." + obsgw::auth::base64url_encode(std::string_view(reinterpret_cast<const char*>(mac), len)));
+  }
+  obsgw::JwtProviderOptions p;
+  p.issuer = kIssuer;
+  p.hmac_secret = secret;
+  p.audiences = {"urn:obsgw"};
+  p.token_type = "at+jwt";
+  obsgw::auth::JwtVerifier verifier({p}, 16384);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto outcome = verifier.verify(tokens[i++ % tokens.size()], std::chrono::system_clock::now(),
+                                   obsgw::auth::JwtVerifier::OnUnknownKid::fail);
+    if (outcome.kind != obsgw::auth::VerifyOutcome::Kind::verified) state.SkipWithError(outcome.code.c_str());
+    benchmark::DoNotOptimize(outcome);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_VerifyNewTokenHS256);
 
 obsgw::RequestHead request_with(const std::string& token) {
   obsgw::RequestHead r;
