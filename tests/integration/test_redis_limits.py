@@ -729,6 +729,119 @@ class RedisReloadTest(unittest.TestCase):
 # AUTH (ACL user, password file or variable) and SELECT
 
 
+class HoldingProxy:
+    """A TCP proxy between gatewayd and redis-server that, once armed, holds Redis's replies back for `hold`
+    seconds from the next EVALSHA it forwards, and counts the EVALSHA commands the gateway sends meanwhile."""
+
+    def __init__(self, target_port, hold):
+        self.target_port = target_port
+        self.hold = hold
+        self.lock = threading.Lock()
+        self.armed = False
+        self.hold_until = 0.0
+        self.sent_while_held = 0
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self):
+        with self.lock:
+            self.armed, self.hold_until, self.sent_while_held = True, 0.0, 0
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._to_redis, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._to_gateway, args=(server, client), daemon=True).start()
+
+    def _to_redis(self, src, dst):
+        tail = b""
+        try:
+            while data := src.recv(65536):
+                window = tail + data
+                n = window.count(b"EVALSHA") - tail.count(b"EVALSHA")  # a name split across two reads counts once
+                tail = window[-6:]
+                with self.lock:
+                    now = time.monotonic()
+                    if n and self.armed and self.hold_until == 0.0:
+                        self.hold_until = now + self.hold
+                    if now < self.hold_until:
+                        self.sent_while_held += n
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    def _to_gateway(self, src, dst):
+        try:
+            while data := src.recv(65536):
+                with self.lock:
+                    wait = self.hold_until - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    def stop(self):
+        self.stopped = True
+        self.listener.close()
+
+
+class RedisPipeliningTest(unittest.TestCase):
+    def test_decisions_are_pipelined_on_one_connection(self):
+        """One io thread, one Redis connection (through a proxy that holds Redis's replies for 400 ms from the
+        first EVALSHA on): 12 concurrent requests all send their EVALSHA while the first is unanswered (pipelined,
+        not one at a time), all on that one connection, and all are decided correctly once the replies come: a
+        limit of 8 per hour admits 8 and refuses 4."""
+        redis = RedisServer.start()
+        self.addCleanup(redis.close)
+        proxy = HoldingProxy(redis.port, hold=0.4)
+        self.addCleanup(proxy.stop)
+        up = fast_upstream()
+        self.addCleanup(up.stop)
+        routes = [route("pipe", "up", path="/pipe", tag=False, policies=[
+            redis_limit(limit("pipelined", 8), on_store_failure="fail_closed")]),
+            route("warm", "up", path="/warm", tag=False, policies=[redis_limit(limit("pipe-warm", 100000))])]
+        gw = Gateway.start(gateway_config(up, routes, {"address": f"127.0.0.1:{proxy.port}", "timeout_ms": 2000,
+                                                       "key_prefix": "it-pipe:"}, threads=1))
+        self.addCleanup(gw.stop)
+        self.assertEqual(get(gw, "/warm").status, 200)  # connected, script loaded
+        proxy.arm()
+        barrier = threading.Barrier(12)
+        statuses, failures = [], []
+
+        def one():
+            try:
+                barrier.wait(10)
+                statuses.append(get(gw, "/pipe").status)
+            except Exception as e:  # reported below: a thread's exception must fail the test
+                failures.append(repr(e))
+
+        ts = [threading.Thread(target=one) for _ in range(12)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(15)
+        self.assertEqual(failures, [])
+        self.assertEqual(sorted(statuses), [200] * 8 + [429] * 4, statuses)
+        self.assertEqual(proxy.connections, 1)
+        print(f"\n[pipelining] EVALSHA sent while the first reply was held: {proxy.sent_while_held} of 12",
+              file=sys.stderr)
+        self.assertGreaterEqual(proxy.sent_while_held, 6, "decisions went one at a time, not pipelined")
+
+
 class RedisAuthTest(unittest.TestCase):
     """A Redis that requires a password, with an ACL user allowed only keys under the gateway's prefix."""
 
