@@ -166,7 +166,7 @@ void read_upstream(const std::string& name, const ConfigNode& u, UpstreamOptions
   o.name = name;
   if (!u.expect_object({"url", "endpoints", "balance", "health_check", "outlier", "retries", "max_pending", "tls",
                         "connect_timeout_ms", "read_timeout_ms", "total_timeout_ms", "tunnel_idle_timeout_ms",
-                        "max_idle_connections", "idle_timeout_ms", "preserve_host", "expose_errors"}, p))
+                        "max_idle_connections", "idle_timeout_ms", "resolve_interval_ms", "preserve_host", "expose_errors"}, p))
     return;
   o.url = u.get_string("url", "", p);
   if (o.url.empty()) {
@@ -192,6 +192,9 @@ void read_upstream(const std::string& name, const ConfigNode& u, UpstreamOptions
   o.tunnel_idle_timeout = get_ms(u, "tunnel_idle_timeout_ms", o.tunnel_idle_timeout, p);
   o.max_idle_connections = static_cast<std::size_t>(u.get_int("max_idle_connections", 64, 0, 100000, p));
   o.idle_timeout = get_ms(u, "idle_timeout_ms", o.idle_timeout, p);
+  o.resolve_interval = get_ms(u, "resolve_interval_ms", o.resolve_interval, p);
+  if (o.resolve_interval < std::chrono::milliseconds(100))
+    p.add(u.path() + ".resolve_interval_ms", "at least 100 (a resolution per connection would stall on a slow resolver)");
   o.preserve_host = u.get_bool("preserve_host", false, p);
   o.expose_errors = u.get_bool("expose_errors", false, p);
   read_resilience(u, o, p);

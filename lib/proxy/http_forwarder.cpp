@@ -261,24 +261,32 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> HttpForwarder::connect(std:
   auto ex = co_await asio::this_coro::executor;
   auto& p = pool().endpoints[endpoint];
   const proxy::EndpointState& target = endpoints_->at(endpoint);
-  if (p.addresses.empty() || clock::now() - p.resolved_at > std::chrono::seconds(30)) {
+  if (p.addresses.empty() || clock::now() - p.resolved_at >= options_.resolve_interval) {
     std::error_code addr_ec;
     auto addr = asio::ip::make_address(target.host, addr_ec);
     if (!addr_ec) {
       p.addresses = {tcp::endpoint(addr, target.port)};
+      p.resolved_at = clock::now();
     } else {
       // getaddrinfo runs on Asio's resolver thread, not on this io thread.
       tcp::resolver resolver(ex);
+      std::error_code rec;
       auto results = co_await resolver.async_resolve(target.host, std::to_string(target.port),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-      if (ec || results.empty()) {
+                                                     asio::redirect_error(asio::use_awaitable, rec));
+      if (!rec && !results.empty()) {
+        p.addresses.clear();
+        for (const auto& r : results) p.addresses.push_back(r.endpoint());
+        p.resolved_at = clock::now();
+      } else if (p.addresses.empty()) {
         ec = GatewayError::upstream_resolve;
         co_return nullptr;
+      } else {
+        // A resolver outage must not take a known upstream away: the last addresses serve, and the name is tried
+        // again in a second (not on every connection).
+        const clock::duration retry_in = std::min<clock::duration>(options_.resolve_interval, std::chrono::seconds(1));
+        p.resolved_at = clock::now() - options_.resolve_interval + retry_in;
       }
-      p.addresses.clear();
-      for (const auto& r : results) p.addresses.push_back(r.endpoint());
     }
-    p.resolved_at = clock::now();
   }
   tcp::socket socket(ex);
   Transport plain(std::move(socket));

@@ -176,8 +176,9 @@ class GatewayExited(AssertionError):
 class Gateway:
     """One gatewayd process. Use Gateway.start(...) and stop() (tests register stop with addCleanup)."""
 
-    def __init__(self, config, args=(), env=None, config_text=None, with_config_flag=True):
-        """env values may contain "{config}", replaced by the config file's path."""
+    def __init__(self, config, args=(), env=None, config_text=None, with_config_flag=True, wrapper=()):
+        """env values may contain "{config}", replaced by the config file's path. `wrapper` is a command prefix
+        (e.g. unshare) that ends by running its arguments."""
         self.tmpdir = tempfile.mkdtemp(prefix="obsgw-it-")
         self.config_path = os.path.join(self.tmpdir, "gatewayd.json")
         if config_text is not None:
@@ -189,7 +190,7 @@ class Gateway:
         self.lines = []  # parsed stdout lines (dicts); lines that are not JSON become {"raw": text}
         self.stderr_lines = []
         self._cond = threading.Condition()
-        cmd = [GATEWAYD] + (["--config", self.config_path] if with_config_flag else []) + list(args)
+        cmd = list(wrapper) + [GATEWAYD] + (["--config", self.config_path] if with_config_flag else []) + list(args)
         full_env = dict(os.environ)
         for k in [k for k in full_env if k.startswith("OBSGW_")]:
             del full_env[k]  # tests set the variables they mean; none leak in from the caller

@@ -15,14 +15,17 @@ with the monotonic times it arrived and was answered, and answers as its query s
 import hashlib
 import itertools
 import json
+import os
 import queue
+import shutil
+import tempfile
 import threading
 import time
 import unittest
 from urllib.parse import parse_qsl
 
-from harness import (Gateway, HttpConnection, chunk_encode, free_port, make_config, metric_value, request, route,
-                     run_check, upstream_entry, wait_until)
+from harness import (LOCALHOST, Gateway, HttpConnection, chunk_encode, free_port, make_config, metric_value, request,
+                     route, run_check, upstream_entry, wait_until)
 from upstream import RawUpstream, read_exact, read_request_head
 
 # Upward slack for a measured wait: thread scheduling on a busy 2-core machine. Waits are measured from just before
@@ -57,7 +60,7 @@ class Arrival:
 
 
 class ScriptedUpstream:
-    def __init__(self, name, delay=0.0, status=200):
+    def __init__(self, name, delay=0.0, status=200, host=LOCALHOST, port=0):
         self.name = name
         self.delay = delay
         self.status = status
@@ -66,10 +69,10 @@ class ScriptedUpstream:
         self.arrivals = []  # requests other than the health checks, in arrival order
         self.checks = []  # (monotonic time, status answered, headers) of each /ready check
         self.per_path = {}
-        self.raw = RawUpstream(self._serve)
+        self.raw = RawUpstream(self._serve, host=host, port=port)
         self.port = self.raw.port
         self.url = self.raw.url
-        self.address = f"127.0.0.1:{self.port}"
+        self.address = f"{host}:{self.port}"
 
     # --- for tests ---
     def for_path(self, path):
@@ -762,6 +765,58 @@ class LoadTest(ResilienceCase):
 # configuration
 
 
+class DnsTest(ResilienceCase):
+    """An upstream named by a host name. gatewayd runs in a mount namespace of its own (unshare, as root) where
+    /etc/hosts and /etc/resolv.conf are this test's files, so the name can be moved without touching the
+    machine's resolver: a nameserver on 127.0.0.1:53, where nothing listens, makes every DNS query fail at once."""
+
+    NAME = "upstream.obsgw.test"
+
+    def write_hosts(self, line):
+        with open(self.hosts, "w") as f:  # rewritten in place: the bind mount follows the file, not the name
+            f.write(line + "\n" if line else "")
+
+    def test_name_is_resolved_again_and_the_last_addresses_outlive_a_resolver_outage(self):
+        """resolve_interval_ms 500, no pooling (a connection per request): served by a (127.0.0.1); the name
+        moves to 127.0.0.2 → after the interval, served by b; the name disappears → still b (last addresses),
+        without waiting; it comes back as 127.0.0.1 → a again."""
+        a = self.upstream("a")
+        b = self.upstream("b", host="127.0.0.2", port=a.port)
+        d = tempfile.mkdtemp(prefix="obsgw-dns-")
+        self.addCleanup(shutil.rmtree, d, True)
+        self.hosts = os.path.join(d, "hosts")
+        resolv = os.path.join(d, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        self.write_hosts(f"127.0.0.1 {self.NAME}")
+        wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/resolv.conf && shift && exec "$@"',
+                   self.hosts, resolv]
+        up = upstream_entry(f"http://{self.NAME}:{a.port}", resolve_interval_ms=500, max_idle_connections=0)
+        gw = Gateway.start(make_config({"named": up}, [route("named", "named", path_prefix="/")],
+                                       server={"threads": 1}), wrapper=wrapper)
+        self.addCleanup(gw.stop)
+
+        def served_by():
+            start = time.monotonic()
+            r = request(gw.port, "GET", "/x")
+            return r.json().get("upstream", r.json().get("error")), time.monotonic() - start
+
+        self.assertEqual(served_by()[0], "a")
+        self.write_hosts(f"127.0.0.2 {self.NAME}")
+        self.assertEqual(served_by()[0], "a")  # resolved moments ago: the address stands
+        time.sleep(0.6)
+        self.assertEqual(served_by()[0], "b")
+        self.write_hosts("")
+        time.sleep(0.6)
+        for _ in range(3):
+            who, took = served_by()
+            self.assertEqual(who, "b")
+            self.assertLess(took, 0.5)
+        self.write_hosts(f"127.0.0.1 {self.NAME}")
+        wait_until(lambda: served_by()[0] == "a", timeout=3, interval=0.1, message="the name back at 127.0.0.1")
+
+
 class ResilienceConfigTest(unittest.TestCase):
     """gatewayd --check names mistakes in the new keys by their path."""
 
@@ -807,6 +862,9 @@ class ResilienceConfigTest(unittest.TestCase):
         self.assert_problem(self.config(retries={"jitter": 1.5, "on_status": [404]}),
                             "upstreams.u.retries.jitter", "upstreams.u.retries.on_status[0]: expected a 5xx")
         self.assert_problem(self.config({"retry": {"unsafe_methods": "yes"}}), "routes[0].retry.unsafe_methods")
+
+    def test_resolve_interval_has_a_floor(self):
+        self.assert_problem(self.config(resolve_interval_ms=10), "upstreams.u.resolve_interval_ms: at least 100")
 
 
 if __name__ == "__main__":

@@ -278,7 +278,7 @@ class EchoUpstream:
 class RawUpstream:
     """Accepts connections and runs handler(conn, upstream) for each in its own thread."""
 
-    def __init__(self, handler, host=LOCALHOST):
+    def __init__(self, handler, host=LOCALHOST, port=0):
         self.handler = handler
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
@@ -288,7 +288,7 @@ class RawUpstream:
         self._threads = []
         self.listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((host, 0))
+        self.listener.bind((host, port))
         self.listener.listen(64)
         self.listener.settimeout(0.05)
         self.port = self.listener.getsockname()[1]
