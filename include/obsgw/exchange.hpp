@@ -72,7 +72,12 @@ class Exchange {
 
   /// The whole request body, when a policy asked for it (Policy::body_limit). Null otherwise.
   const std::string* buffered_body() const noexcept { return body_ ? &*body_ : nullptr; }
-  void set_buffered_body(std::string body) { body_ = std::move(body); }
+  /// Its hex SHA-256, when a policy asked for it (Policy::needs_body_sha256); null otherwise.
+  const std::string* buffered_body_sha256() const noexcept { return body_sha256_.empty() ? nullptr : &body_sha256_; }
+  void set_buffered_body(std::string body, std::string sha256_hex = {}) {
+    body_ = std::move(body);
+    body_sha256_ = std::move(sha256_hex);
+  }
 
   /// Headers put on the response sent to the client: they replace the upstream's of the same name, and response
   /// policies run after them.
@@ -105,6 +110,7 @@ class Exchange {
   const Route* route_ = nullptr;
   std::string request_id_;
   std::optional<std::string> body_;
+  std::string body_sha256_;
   clock::time_point started_ = clock::now();
 };
 

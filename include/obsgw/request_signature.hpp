@@ -91,8 +91,15 @@ class SignatureVerifier {
   /// `now` in Unix seconds. On `ok`, `key_id` (when given) receives the key's id.
   Result verify(std::string_view method, std::string_view target, const Headers& headers, std::string_view body,
                 std::int64_t now, std::string* key_id = nullptr) const;
+  /// The same with the body's hex SHA-256 computed by the caller (a body hashed as it arrived).
+  Result verify_digest(std::string_view method, std::string_view target, const Headers& headers,
+                       std::string_view body_sha256_hex, std::int64_t now, std::string* key_id = nullptr) const;
 
  private:
+  // The body's digest is computed (from `body`) only once the cheap checks passed, unless given.
+  Result check(std::string_view method, std::string_view target, const Headers& headers, std::string_view body,
+               const std::string* body_sha256_hex, std::int64_t now, std::string* key_id) const;
+
   std::vector<std::shared_ptr<const SigningKey>> keys_;
   std::chrono::seconds window_;
 };

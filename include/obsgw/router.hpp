@@ -58,9 +58,12 @@ struct Route {
 
   /// Largest Policy::body_limit() among the policies (0: the body is streamed).
   std::size_t body_limit() const noexcept { return body_limit_; }
+  /// Whether a policy reads the buffered body's SHA-256 (Policy::needs_body_sha256).
+  bool needs_body_sha256() const noexcept { return body_sha256_; }
 
   // Set by the Router.
   std::size_t body_limit_ = 0;
+  bool body_sha256_ = false;
   bool keeps_signature_headers = false;  ///< a policy owns X-Gateway-Signature (verifies signed clients)
   std::shared_ptr<detail::RouteCounters> counters;
 };

@@ -36,6 +36,7 @@ class HmacAuthenticator final : public Authenticator {
 
   std::string_view name() const noexcept override { return "hmac"; }
   std::size_t body_limit() const noexcept override { return options_.max_body_bytes; }
+  bool needs_body_sha256() const noexcept override { return true; }
   std::vector<std::string> owned_request_headers() const override {
     std::vector<std::string> out;
     for (auto h : kSignatureHeaders) out.emplace_back(h);
@@ -49,7 +50,10 @@ class HmacAuthenticator final : public Authenticator {
     const std::string* body = ex.buffered_body();
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     std::string key_id;
-    auto result = verifier_->verify(req.method, target, req.headers, body ? std::string_view(*body) : std::string_view{}, now, &key_id);
+    const std::string* digest = ex.buffered_body_sha256();  // hashed as it arrived
+    auto result = digest ? verifier_->verify_digest(req.method, target, req.headers, *digest, now, &key_id)
+                         : verifier_->verify(req.method, target, req.headers, body ? std::string_view(*body) : std::string_view{},
+                                             now, &key_id);
     if (result == SignatureVerifier::Result::ok && options_.reject_replays) {
       // Remembered for as long as the signature stays acceptable: a timestamp ahead of our clock is valid until
       // it falls `window` behind it.

@@ -31,6 +31,7 @@ class RequestSigner final : public Signer {
 
   std::string_view name() const noexcept override { return "sign"; }
   std::size_t body_limit() const noexcept override { return options_.max_body_bytes; }
+  bool needs_body_sha256() const noexcept override { return true; }
 
   Verdict on_request(Exchange& ex) const override {
     RequestHead& req = ex.request();
@@ -41,9 +42,10 @@ class RequestSigner final : public Signer {
     target.append(req.path);
     if (!req.query.empty()) target.append(1, '?').append(req.query);
     const std::string* body = ex.buffered_body();
-    // Most signed requests without a body are GETs: their digest is a constant.
+    // Most signed requests without a body are GETs: their digest is a constant. A body was hashed as it arrived.
     static const std::string kEmptyDigest = sha256_hex({});
-    const std::string digest = body && !body->empty() ? sha256_hex(*body) : kEmptyDigest;
+    const std::string* streamed = ex.buffered_body_sha256();
+    const std::string digest = !body || body->empty() ? kEmptyDigest : streamed ? *streamed : sha256_hex(*body);
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     const std::string signature = options_.key->sign(
         canonical_signature_string(req.method, target, now, options_.key->id(), options_.headers, req.headers, digest));

@@ -48,7 +48,11 @@ Router::Router(std::vector<Route> routes) : routes_(std::move(routes)) {
     std::stable_sort(r.policies.begin(), r.policies.end(),
                      [](const auto& a, const auto& b) { return a->phase() < b->phase(); });
     r.body_limit_ = 0;
-    for (const auto& p : r.policies) r.body_limit_ = std::max(r.body_limit_, p->body_limit());
+    r.body_sha256_ = false;
+    for (const auto& p : r.policies) {
+      r.body_limit_ = std::max(r.body_limit_, p->body_limit());
+      r.body_sha256_ |= p->body_limit() > 0 && p->needs_body_sha256();
+    }
     r.keeps_signature_headers = false;
     for (const auto& p : r.policies)
       for (const auto& h : p->owned_request_headers()) r.keeps_signature_headers |= iequals(h, "X-Gateway-Signature");

@@ -320,7 +320,8 @@ asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& e
   }
 }
 
-asio::awaitable<std::string> ClientConnection::read_whole_body(std::size_t limit, std::error_code& ec) {
+asio::awaitable<std::string> ClientConnection::read_whole_body(std::size_t limit, std::error_code& ec,
+                                                               signing::Sha256Stream* digest) {
   std::string body;
   if (body_framing_ == BodyFraming::content_length) {
     if (body_remaining_ > limit) {
@@ -337,6 +338,7 @@ asio::awaitable<std::string> ClientConnection::read_whole_body(std::size_t limit
       co_return body;
     }
     body.append(piece);
+    if (digest) digest->update(piece);
   }
   co_return body;
 }

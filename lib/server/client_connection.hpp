@@ -16,6 +16,7 @@
 #include "obsgw/server_options.hpp"
 #include "obsgw/verdict.hpp"
 #include "server/errors.hpp"
+#include "signing/sha256_stream.hpp"
 #include "util/spare_buffers.hpp"
 
 namespace obsgw::detail {
@@ -65,7 +66,9 @@ class ClientConnection final : public Downstream {
   asio::awaitable<void> respond_with_body(ResponseHead head, std::string_view body, std::error_code& ec);
 
   // Reads the whole body into a string, up to `limit` bytes.
-  asio::awaitable<std::string> read_whole_body(std::size_t limit, std::error_code& ec);
+  // `digest`, when given, is fed each piece as it arrives.
+  asio::awaitable<std::string> read_whole_body(std::size_t limit, std::error_code& ec,
+                                               signing::Sha256Stream* digest = nullptr);
 
  private:
   // A read into the free end of buf_, in two halves so that no coroutine frame is made for it:

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <exception>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -80,7 +81,9 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
   try {
     for (const auto& policy : route.policies) {
       if (policy->body_limit() > 0 && !ex.buffered_body()) {
-        std::string body = co_await down.read_whole_body(route.body_limit(), ec);
+        std::optional<signing::Sha256Stream> digest;
+        if (route.needs_body_sha256()) digest.emplace();
+        std::string body = co_await down.read_whole_body(route.body_limit(), ec, digest ? &*digest : nullptr);
         if (ec) {
           auto r = error_response_for(ec);
           Metrics::instance().rejections.add(r.code);
@@ -90,7 +93,7 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
           answered = true;
           break;
         }
-        ex.set_buffered_body(std::move(body));
+        ex.set_buffered_body(std::move(body), digest ? digest->hex_digest() : std::string());
       }
       running = policy->name();
       ++ran;

@@ -6,6 +6,8 @@
 
 #include "obsgw/request_signature.hpp"
 
+#include "signing/sha256_stream.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -47,14 +49,9 @@ struct SigningKey::Pads {
 };
 
 std::string sha256_hex(std::string_view data) {
-  SHA256_CTX ctx;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  if (!SHA256_Init(&ctx) || !SHA256_Update(&ctx, data.data(), data.size()) || !SHA256_Final(digest, &ctx))
-    throw std::runtime_error("SHA-256 failed");
-  std::string out;
-  out.reserve(64);
-  append_hex(out, digest, sizeof digest);
-  return out;
+  signing::Sha256Stream s;
+  s.update(data);
+  return s.hex_digest();
 }
 
 std::string canonical_signature_string(std::string_view method, std::string_view target, std::int64_t timestamp,
@@ -146,6 +143,19 @@ SignatureVerifier::SignatureVerifier(std::vector<std::shared_ptr<const SigningKe
 
 SignatureVerifier::Result SignatureVerifier::verify(std::string_view method, std::string_view target, const Headers& headers,
                                                     std::string_view body, std::int64_t now, std::string* key_id) const {
+  return check(method, target, headers, body, nullptr, now, key_id);
+}
+
+SignatureVerifier::Result SignatureVerifier::verify_digest(std::string_view method, std::string_view target,
+                                                           const Headers& headers, std::string_view body_sha256_hex,
+                                                           std::int64_t now, std::string* key_id) const {
+  const std::string digest(body_sha256_hex);
+  return check(method, target, headers, {}, &digest, now, key_id);
+}
+
+SignatureVerifier::Result SignatureVerifier::check(std::string_view method, std::string_view target, const Headers& headers,
+                                                   std::string_view body, const std::string* body_sha256_hex,
+                                                   std::int64_t now, std::string* key_id) const {
   auto signature = headers.get(kSignatureHeader);
   if (!signature) return Result::missing;
   auto ts_text = headers.get(kSignatureTimestampHeader);
@@ -176,7 +186,7 @@ SignatureVerifier::Result SignatureVerifier::verify(std::string_view method, std
   if (!key) return Result::unknown_key;
   const std::int64_t skew = ts > now ? ts - now : now - ts;
   if (skew > window_.count()) return Result::stale;
-  const std::string digest = sha256_hex(body);
+  const std::string digest = body_sha256_hex ? *body_sha256_hex : sha256_hex(body);
   if (content->size() != digest.size() || CRYPTO_memcmp(content->data(), digest.data(), digest.size()) != 0)
     return Result::body_mismatch;
   const std::string expected = key->sign(canonical_signature_string(method, target, ts, *kid, names, headers, digest));

@@ -10,6 +10,7 @@
 
 #include "obsgw/router.hpp"
 #include "obsgw/signing_policies.hpp"
+#include "signing/sha256_stream.hpp"
 
 namespace obsgw {
 namespace {
@@ -108,6 +109,44 @@ TEST(SignatureVerifier, AcceptsTheRightRequestAndNamesEveryProblem) {
   Headers unsigned_extra = good;
   unsigned_extra.add("X-Other", "not signed, not checked");
   EXPECT_EQ(check(unsigned_extra), R::ok);
+
+  // With the body's digest computed by the caller (hashed as it arrived): the same verdicts.
+  EXPECT_EQ(v.verify_digest("POST", "/loki/api/v1/push?x=1", good, sha256_hex(kBody), kTs + 10), R::ok);
+  EXPECT_EQ(v.verify_digest("POST", "/loki/api/v1/push?x=1", good, sha256_hex("{}"), kTs + 10), R::body_mismatch);
+  EXPECT_EQ(v.verify_digest("POST", "/loki/api/v1/push?x=2", good, sha256_hex(kBody), kTs + 10), R::bad_signature);
+}
+
+TEST(Sha256Stream, PiecesHashLikeTheWhole) {
+  signing::Sha256Stream s;
+  EXPECT_EQ(s.hex_digest(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");  // FIPS 180-2 vectors
+  s.update("a");
+  s.update("");
+  s.update("bc");
+  EXPECT_EQ(s.hex_digest(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // After a digest the stream starts over; block boundaries (64 bytes) inside and between pieces.
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data.push_back(static_cast<char>('a' + i * 7 % 26));
+  for (std::size_t cut : {0u, 1u, 63u, 64u, 65u, 500u, 999u, 1000u}) {
+    s.update(std::string_view(data).substr(0, cut));
+    s.update(std::string_view(data).substr(cut));
+    EXPECT_EQ(s.hex_digest(), sha256_hex(data)) << cut;
+  }
+}
+
+TEST(RequestSigner, UsesTheDigestOfABodyHashedAsItArrived) {
+  auto key = std::make_shared<const SigningKey>("k1", kSecret);
+  RequestSignerOptions o;
+  o.key = key;
+  auto signer = make_request_signer(o);
+  EXPECT_TRUE(signer->needs_body_sha256());
+  RequestHead head;
+  head.method = "POST";
+  head.path = "/push";
+  Exchange ex(std::move(head), ConnectionInfo{});
+  // A digest that is not the body's shows which one the signer took.
+  ex.set_buffered_body("body", std::string(64, 'f'));
+  ASSERT_TRUE(signer->on_request(ex).proceeds());
+  EXPECT_EQ(ex.request().headers.get(kContentSha256Header), std::string(64, 'f'));
 }
 
 std::unique_ptr<Exchange> post(std::string path, std::string body, Headers headers = {}) {
