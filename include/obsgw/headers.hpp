@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <iterator>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,8 @@ class Headers {
   void set(std::string_view name, std::string_view value);
   /// Removes every field of that name; returns how many were removed.
   std::size_t remove(std::string_view name);
+  /// Removes every field named one of `names`, in one pass over the fields; returns how many were removed.
+  std::size_t remove_all(std::span<const std::string_view> names);
   /// Removes every field for which `pred(HeaderView)` is true.
   template <class Pred>
   std::size_t remove_if(Pred pred) {

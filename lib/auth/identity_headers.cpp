@@ -1,5 +1,6 @@
 #include "obsgw/identity_headers.hpp"
 
+#include <array>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -32,8 +33,11 @@ void set_if(Headers& h, const std::string& name, std::string_view value) {
 }  // namespace
 
 void IdentityHeaders::strip(Headers& headers) const {
+  std::array<std::string_view, 4> names;
+  std::size_t n = 0;
   for (const auto* name : {&subject, &email, &groups, &client_id})
-    if (!name->empty()) headers.remove(*name);
+    if (!name->empty()) names[n++] = *name;
+  headers.remove_all(std::span(names.data(), n));
 }
 
 void IdentityHeaders::apply(const Identity& identity, Headers& headers) const {

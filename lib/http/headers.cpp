@@ -62,4 +62,12 @@ std::size_t Headers::remove(std::string_view name) {
   return remove_if([&](const HeaderView& f) { return iequals(f.name, name); });
 }
 
+std::size_t Headers::remove_all(std::span<const std::string_view> names) {
+  return remove_if([&](const HeaderView& f) {
+    for (auto n : names)
+      if (iequals(f.name, n)) return true;
+    return false;
+  });
+}
+
 }  // namespace obsgw

@@ -70,7 +70,7 @@ class HmacAuthenticator final : public Authenticator {
       }
     }
     if (result != SignatureVerifier::Result::ok) return refuse(to_string(result), message_for(result));
-    for (auto h : kSignatureHeaders) req.headers.remove(h);
+    req.headers.remove_all(kSignatureHeaders);
     for (std::size_t i = 0; i < options_.clients.size(); ++i)
       if (options_.clients[i].key->id() == key_id) ex.identity = identities_[i];
     return Verdict::proceed();

@@ -53,6 +53,9 @@ void append_client(const asio::ip::address& a, unsigned v6_prefix, const std::st
   key.append(asio::ip::make_address_v6(bytes).to_string()).append("/").append(std::to_string(v6_prefix));
 }
 
+constexpr std::array<std::string_view, 4> kRateLimitHeaders = {"RateLimit-Limit", "RateLimit-Remaining",
+                                                               "RateLimit-Reset", "RateLimit-Policy"};
+
 long long ceil_seconds(std::int64_t ns) { return ns <= 0 ? 0 : (ns + 999'999'999) / 1'000'000'000; }
 
 struct Limit {
@@ -226,7 +229,7 @@ class GcraRateLimiter final : public RateLimiter {
   Verdict conclude(Exchange& ex, const KeyBuffers& b, std::size_t n, const LimitStore::Decision& d) const {
     if (d.outcome == LimitStore::Outcome::refused) {
       // Only the refusing limit speaks: figures an earlier limiter left for an admitted response would contradict it.
-      for (auto h : {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"}) ex.response_headers.remove(h);
+      ex.response_headers.remove_all(kRateLimitHeaders);
       const Limit& l = limits_[b.limit_of[d.refused_index]];
       const LimitCharge& c = b.charges[d.refused_index];
       detail::Metrics::instance().rate_limited.add(l.spec.name);
@@ -256,7 +259,7 @@ class GcraRateLimiter final : public RateLimiter {
       if (prev_limit) {
         double prev_share = parse_number(ex.response_headers.get("RateLimit-Remaining").value_or("")) / std::max(1.0, parse_number(*prev_limit));
         if (prev_share <= best) return Verdict::proceed();
-        for (auto h : {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"}) ex.response_headers.remove(h);
+        ex.response_headers.remove_all(kRateLimitHeaders);
       }
       char remaining[24], reset[24];
       auto r1 = std::to_chars(remaining, remaining + sizeof remaining, static_cast<long long>(charges[tightest].remaining)).ptr;

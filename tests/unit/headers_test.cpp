@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <string>
+#include <vector>
+
 #include "obsgw/header_transform.hpp"
 #include "proxy/hop_by_hop.hpp"
 
@@ -21,6 +25,20 @@ TEST(Headers, CaseInsensitiveLookupKeepsOrderAndDuplicates) {
   EXPECT_EQ((*h.begin()).value, "9");  // set replaces in the position of the first
   EXPECT_EQ(h.remove("b"), 1u);
   EXPECT_FALSE(h.contains("B"));
+}
+
+TEST(Headers, RemoveAllTakesEveryNamedFieldInOnePass) {
+  Headers h;
+  for (auto [n, v] : {std::pair{"A", "1"}, {"b", "2"}, {"X-Keep", "3"}, {"a", "4"}, {"C", "5"}, {"B", "6"}}) h.add(n, v);
+  constexpr std::array<std::string_view, 3> names = {"a", "B", "missing"};
+  EXPECT_EQ(h.remove_all(names), 4u);
+  std::vector<std::string> left;
+  for (const auto& f : h) left.push_back(std::string(f.name) + "=" + std::string(f.value));
+  EXPECT_EQ(left, (std::vector<std::string>{"X-Keep=3", "C=5"}));
+  EXPECT_EQ(h.remove_all(names), 0u);
+  EXPECT_EQ(h.remove_all({}), 0u);
+  h.add("x-new", "7");  // still usable after removals
+  EXPECT_EQ(h.get("X-NEW"), "7");
 }
 
 TEST(HopByHop, RemovesConnectionAndNamedHeaders) {
