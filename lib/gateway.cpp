@@ -63,6 +63,7 @@ GatewayBuilder::RouteBuilder& GatewayBuilder::RouteBuilder::trust_client_tenant_
 
 GatewayBuilder::RouteBuilder& GatewayBuilder::RouteBuilder::forward_auth(ForwardAuthOptions options) {
   route_.forwarder = make_forward_auth_responder("forward_auth", options);
+  route_.forward_auth = true;
   forward_auth_ = std::move(options);  // the guard is made in build(), when every policy of the route is known
   return *this;
 }

@@ -90,6 +90,7 @@ struct UpstreamOptions {
   std::chrono::milliseconds idle_timeout{30000};  ///< pooled connections older than this are closed
   /// Host names are resolved again when a connection is made this long after the last resolution (per io
   /// thread; pooled connections keep their address). When a new resolution fails, the last addresses stay.
+  /// At least 100 ms.
   std::chrono::milliseconds resolve_interval{30000};
 
   bool preserve_host = false;   ///< send the client's Host instead of the upstream's

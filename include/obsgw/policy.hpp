@@ -54,9 +54,10 @@ class Policy {
   /// When non-zero, the whole request body (at most this many bytes, else 413) is read and stored in
   /// Exchange::buffered_body() before on_request() runs.
   virtual std::size_t body_limit() const noexcept { return 0; }
-  /// With body_limit(): the policy reads the body's SHA-256 (Exchange::buffered_body_sha256()), which is then
-  /// computed piece by piece as the body arrives rather than in a pass over it afterwards.
-  virtual bool needs_body_sha256() const noexcept { return false; }
+  /// With body_limit(): whether the policy will read this request's body SHA-256
+  /// (Exchange::buffered_body_sha256()), which is then computed piece by piece as the body arrives rather than in
+  /// a pass over it afterwards. Asked with the request head, before the body is read.
+  virtual bool needs_body_sha256(const Exchange&) const noexcept { return false; }
 
   /// Called with the response head before it is sent to the client (upstream answers and the
   /// gateway's own rejections alike).

@@ -55,15 +55,15 @@ struct Route {
   /// authentication (the gateway cannot vouch for it, and a multi-tenant backend would take it as the tenant).
   /// Set this to pass it on unchecked (a single-tenant upstream, or one that checks the header itself).
   bool trust_client_tenant_header = false;
+  /// The route answers forward-auth checks itself (forward_auth.hpp): nothing is forwarded, and the proxy in
+  /// front decides which headers reach its upstream (the guard keeps clients from setting those it copies).
+  bool forward_auth = false;
 
   /// Largest Policy::body_limit() among the policies (0: the body is streamed).
   std::size_t body_limit() const noexcept { return body_limit_; }
-  /// Whether a policy reads the buffered body's SHA-256 (Policy::needs_body_sha256).
-  bool needs_body_sha256() const noexcept { return body_sha256_; }
 
   // Set by the Router.
   std::size_t body_limit_ = 0;
-  bool body_sha256_ = false;
   bool keeps_signature_headers = false;  ///< a policy owns X-Gateway-Signature (verifies signed clients)
   std::shared_ptr<detail::RouteCounters> counters;
 };

@@ -492,6 +492,7 @@ std::shared_ptr<const Gateway> build_gateway(const Config& config, unsigned io_t
     if (rc.forward_auth) {
       try {
         r.forwarder = make_forward_auth_responder("forward_auth", *rc.forward_auth);
+        r.forward_auth = true;
         r.policies.insert(r.policies.begin(), make_forward_auth_guard(*rc.forward_auth, r.policies));
       } catch (const std::exception& e) {
         p.add(fmt::format("routes.{}.forward_auth", rc.name), e.what());

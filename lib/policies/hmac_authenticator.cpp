@@ -36,7 +36,15 @@ class HmacAuthenticator final : public Authenticator {
 
   std::string_view name() const noexcept override { return "hmac"; }
   std::size_t body_limit() const noexcept override { return options_.max_body_bytes; }
-  bool needs_body_sha256() const noexcept override { return true; }
+  // Only for a request that may pass the cheap checks: anyone can send a body, not everyone a known key id.
+  bool needs_body_sha256(const Exchange& ex) const noexcept override {
+    const auto& h = ex.request().headers;
+    const auto kid = h.get(kSignatureKeyIdHeader);
+    if (!kid || !h.contains(kSignatureHeader)) return false;
+    for (const auto& c : options_.clients)
+      if (c.key->id() == *kid) return true;
+    return false;
+  }
   std::vector<std::string> owned_request_headers() const override {
     std::vector<std::string> out;
     for (auto h : kSignatureHeaders) out.emplace_back(h);

@@ -31,7 +31,7 @@ class RequestSigner final : public Signer {
 
   std::string_view name() const noexcept override { return "sign"; }
   std::size_t body_limit() const noexcept override { return options_.max_body_bytes; }
-  bool needs_body_sha256() const noexcept override { return true; }
+  bool needs_body_sha256(const Exchange&) const noexcept override { return true; }
 
   Verdict on_request(Exchange& ex) const override {
     RequestHead& req = ex.request();

@@ -127,6 +127,8 @@ class HttpForwarder final : public Forwarder {
     std::string error;
     auto url = proxy::parse_upstream_url(options_.url, error);
     if (!url) throw std::invalid_argument(fmt::format("upstream \"{}\": url {}", options_.name, error));
+    if (options_.resolve_interval < std::chrono::milliseconds(100))
+      throw std::invalid_argument(fmt::format("upstream \"{}\": resolve_interval must be at least 100 ms", options_.name));
     url_ = *url;
     if (url_.tls) {
       tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -717,9 +719,9 @@ asio::awaitable<void> HttpForwarder::forward(Exchange& ex, Downstream& down) con
   // its requests are safe to repeat.
   const bool replayable = (buffered != nullptr || req.framing == BodyFraming::none) && (is_idempotent(req.method) || unsafe_ok);
   const bool intercept = retries && replayable;
-  // Bounds connecting and sending, from now (after any body was held); once the request is sent it bounds the wait
-  // for the response head, so that a long upload (each read of which has its own timeout) does not eat into the
-  // upstream's time to answer.
+  // Bounds every try together, from now (after any body was held): connecting, sending and the wait for the
+  // response head. Only a body streamed from the client (never tried twice) restarts the wait once it is sent, so
+  // that a long upload (each read of which has its own timeout) does not eat into the upstream's time to answer.
   const auto deadline = net::coarse_now() + options_.total_timeout;
 
   std::uint64_t tried = 0;

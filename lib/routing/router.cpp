@@ -43,16 +43,13 @@ Router::Router(std::vector<Route> routes) : routes_(std::move(routes)) {
     const auto has_phase = [&](Phase phase) {
       return std::any_of(r.policies.begin(), r.policies.end(), [&](const auto& p) { return p->phase() == phase; });
     };
-    if (has_phase(Phase::authenticate) && !has_phase(Phase::resolve_tenant) && !r.trust_client_tenant_header)
+    if (has_phase(Phase::authenticate) && !has_phase(Phase::resolve_tenant) && !r.trust_client_tenant_header &&
+        !r.forward_auth)
       r.policies.push_back(make_client_tenant_header_remover());
     std::stable_sort(r.policies.begin(), r.policies.end(),
                      [](const auto& a, const auto& b) { return a->phase() < b->phase(); });
     r.body_limit_ = 0;
-    r.body_sha256_ = false;
-    for (const auto& p : r.policies) {
-      r.body_limit_ = std::max(r.body_limit_, p->body_limit());
-      r.body_sha256_ |= p->body_limit() > 0 && p->needs_body_sha256();
-    }
+    for (const auto& p : r.policies) r.body_limit_ = std::max(r.body_limit_, p->body_limit());
     r.keeps_signature_headers = false;
     for (const auto& p : r.policies)
       for (const auto& h : p->owned_request_headers()) r.keeps_signature_headers |= iequals(h, "X-Gateway-Signature");

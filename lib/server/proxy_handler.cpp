@@ -82,7 +82,12 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
     for (const auto& policy : route.policies) {
       if (policy->body_limit() > 0 && !ex.buffered_body()) {
         std::optional<signing::Sha256Stream> digest;
-        if (route.needs_body_sha256() && ex.request().framing != BodyFraming::none) digest.emplace();  // no body: a constant
+        if (ex.request().framing != BodyFraming::none)  // no body: a constant
+          for (const auto& p : route.policies)
+            if (p->body_limit() > 0 && p->needs_body_sha256(ex)) {
+              digest.emplace();
+              break;
+            }
         std::string body = co_await down.read_whole_body(route.body_limit(), ec, digest ? &*digest : nullptr);
         if (ec) {
           auto r = error_response_for(ec);

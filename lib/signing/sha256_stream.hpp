@@ -2,6 +2,8 @@
 // SHA-256 fed piece by piece, so that a body is hashed as it arrives (each piece while it is still in the CPU's
 // cache, and while the rest is on its way) instead of in one pass once it is whole.
 
+#include <openssl/sha.h>  // the context type only; the functions are used in the .cpp
+
 #include <string>
 #include <string_view>
 
@@ -9,18 +11,17 @@ namespace obsgw::signing {
 
 class Sha256Stream {
  public:
-  Sha256Stream() noexcept;
+  Sha256Stream();
   ~Sha256Stream();
   Sha256Stream(const Sha256Stream&) = delete;
   Sha256Stream& operator=(const Sha256Stream&) = delete;
 
-  void update(std::string_view data) noexcept;
+  void update(std::string_view data);
   /// The lower-case hex digest of everything given so far; the stream starts over afterwards.
   std::string hex_digest();
 
  private:
-  // OpenSSL's SHA256_CTX (112 bytes), held in place: no allocation per body. Checked in the .cpp.
-  alignas(8) unsigned char ctx_[112];
+  SHA256_CTX ctx_;  // in place: no allocation per body (EVP's contexts are heap objects)
 };
 
 }  // namespace obsgw::signing

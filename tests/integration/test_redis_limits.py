@@ -741,6 +741,7 @@ class HoldingProxy:
         self.hold_until = 0.0
         self.sent_while_held = 0
         self.connections = 0
+        self.sockets = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.stopped = False
@@ -756,9 +757,14 @@ class HoldingProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(("127.0.0.1", self.target_port))
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
             with self.lock:
                 self.connections += 1
+                self.sockets += [client, server]
             threading.Thread(target=self._to_redis, args=(client, server), daemon=True).start()
             threading.Thread(target=self._to_gateway, args=(server, client), daemon=True).start()
 
@@ -796,7 +802,12 @@ class HoldingProxy:
 
     def stop(self):
         self.stopped = True
-        self.listener.close()
+        for s in [self.listener] + self.sockets:  # shutdown wakes the threads blocked in accept() and recv()
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
 
 
 class RedisPipeliningTest(unittest.TestCase):

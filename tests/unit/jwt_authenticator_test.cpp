@@ -462,7 +462,7 @@ TEST(JwtAuthenticator, CachedTokenIsRefusedOnceItExpires) {
   o.providers[0].leeway = std::chrono::seconds(0);
   auto policy = make_jwt_authenticator(o);
   auto& m = detail::Metrics::instance().auth();
-  const std::int64_t exp = now_s() + 1;
+  const std::int64_t exp = now_s() + 2;  // valid for at least one whole second: room for two verifications
   const std::string tok = rs256(fmt::format(R"({{"iss":"{}","sub":"agent-a","aud":"urn:obsgw","exp":{},"iat":{}}})",
                                             kIssuer, exp, now_s() - 5));
   ASSERT_TRUE(run(*policy, request_with({{"Authorization", "Bearer " + tok}}))->verdict.proceeds());

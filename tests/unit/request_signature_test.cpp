@@ -138,11 +138,11 @@ TEST(RequestSigner, UsesTheDigestOfABodyHashedAsItArrived) {
   RequestSignerOptions o;
   o.key = key;
   auto signer = make_request_signer(o);
-  EXPECT_TRUE(signer->needs_body_sha256());
   RequestHead head;
   head.method = "POST";
   head.path = "/push";
   Exchange ex(std::move(head), ConnectionInfo{});
+  EXPECT_TRUE(signer->needs_body_sha256(ex));
   // A digest that is not the body's shows which one the signer took.
   ex.set_buffered_body("body", std::string(64, 'f'));
   ASSERT_TRUE(signer->on_request(ex).proceeds());
@@ -191,6 +191,12 @@ TEST(HmacAuthenticator, VerifiesSetsTheIdentityAndRefusesReplays) {
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto headers = signed_request_headers(*key, now);
   auto ex = post("/loki/api/v1/push", kBody, headers);
+  // The body is hashed as it arrives only for a request naming a known key: anyone else is refused unhashed.
+  EXPECT_TRUE(auth->needs_body_sha256(*ex));
+  EXPECT_FALSE(auth->needs_body_sha256(*post("/loki/api/v1/push", kBody)));
+  Headers stranger = headers;
+  stranger.set(kSignatureKeyIdHeader, "agent-9");
+  EXPECT_FALSE(auth->needs_body_sha256(*post("/loki/api/v1/push", kBody, stranger)));
   auto v = auth->on_request(*ex);
   ASSERT_TRUE(v.proceeds()) << (v.rejects() ? v.rejection().message : "");
   ASSERT_TRUE(ex->identity);
