@@ -1520,6 +1520,9 @@ class Stats:
     other_max: float
     steal_max: float
     bad: int
+    # rep -> {"rps", "p99_us", "cpu"}: what each rep measured, so that two columns are compared rep by rep (the
+    # machine's mood drifts over minutes; within a rep the columns run back to back)
+    per_rep: dict = field(default_factory=dict)
 
 
 def summarize(rows: list[dict]) -> dict[tuple[str, str], Stats]:
@@ -1528,18 +1531,29 @@ def summarize(rows: list[dict]) -> dict[tuple[str, str], Stats]:
     for r in rows:
         groups.setdefault((r["column"], r["scenario"]), []).append(r)
     med = lambda rs, k: statistics.median(float(r[k]) for r in rs)
+    per_rep = lambda rs: {r["rep"]: {"rps": float(r["rps"]), "p99_us": float(r["p99_us"]),
+                                     "cpu": float(r["cpu_us_per_req"])} for r in rs}
     return {key: Stats(len(rs), med(rs, "rps"), min(float(r["rps"]) for r in rs), max(float(r["rps"]) for r in rs),
                        med(rs, "p50_us"), med(rs, "p99_us"), med(rs, "cpu_us_per_req"), med(rs, "user_us_per_req"),
                        med(rs, "dut_busy_pct"), max(float(r["other_cpu_pct"]) for r in rs),
                        max(float(r.get("steal_pct") or 0) for r in rs),
-                       sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in rs))
+                       sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in rs), per_rep(rs))
             for key, rs in groups.items()}
 
 
+def paired_reps(x: Stats, y: Stats, what: str) -> list[str]:
+    return [k for k in x.per_rep if k in y.per_rep and y.per_rep[k][what] > 0]
+
+
 def ratio(stats: dict, a: str, b: str, scenario: str, what: str = "rps") -> float | None:
+    """a over b: the median of the ratios rep by rep when both columns have two reps or more in common, else the
+    ratio of the medians."""
     x, y = stats.get((a, scenario)), stats.get((b, scenario))
     if x is None or y is None or getattr(y, what) == 0:
         return None
+    reps = paired_reps(x, y, what)
+    if len(reps) >= 2:
+        return statistics.median(x.per_rep[k][what] / y.per_rep[k][what] for k in reps)
     return getattr(x, what) / getattr(y, what)
 
 
@@ -1553,8 +1567,14 @@ class Goal:
 
 
 def cpu_difference(stats: dict, a: str, b: str, scenario: str) -> float | None:
+    """a's CPU per request minus b's: rep by rep (median) when they have two reps or more in common."""
     x, y = stats.get((a, scenario)), stats.get((b, scenario))
-    return None if x is None or y is None else x.cpu - y.cpu
+    if x is None or y is None:
+        return None
+    reps = paired_reps(x, y, "cpu")
+    if len(reps) >= 2:
+        return statistics.median(x.per_rep[k]["cpu"] - y.per_rep[k]["cpu"] for k in reps)
+    return x.cpu - y.cpu
 
 
 ISSUE_GOALS = [
@@ -1854,7 +1874,8 @@ def write_report(ctx: Context, started: datetime.datetime, columns: list[Column]
         out += [f"- **flagged**: rep {r['rep']} {r['column']} {r['scenario']}: {r['flags']}" for r in flagged]
     out += ["", "## Results per scenario", "",
             "Medians over the reps. `bad`: non-2xx answers + socket errors, summed over the reps (must be 0). "
-            "`× X`: this row's req/s over column X's."]
+            "`× X`: this row's req/s over column X's, rep by rep (the median of the per-rep ratios: within a rep the "
+            "columns run back to back, so a slow minute of the machine weighs on both), as are the goals' ratios."]
     for scenario in s.scenarios:
         out += ["", f"### {scenario.label}", ""] + scenario_table(stats, names, scenario)
     out += ["", "## Proof of the measured path", "",
