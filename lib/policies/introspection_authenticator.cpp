@@ -10,8 +10,7 @@
 #include <simdjson.h>
 
 #include "auth/challenge.hpp"
-#include "auth/claims.hpp"
-#include "auth/claim_query.hpp"
+#include "auth/token_answer.hpp"
 #include "auth/token_cache.hpp"
 #include "net/http_client.hpp"
 #include "server/metrics.hpp"
@@ -122,7 +121,7 @@ class IntrospectionAuthenticator final : public Authenticator {
     std::string why;
     std::int64_t expires_at = std::numeric_limits<std::int64_t>::max();
     if (token_refused) why = options_.mode == Mode::introspection ? "the provider refused to check the token" : "";
-    auto identity = res.status == 200 ? read_identity(res.body, now, expires_at, why) : nullptr;
+    auto identity = res.status == 200 ? auth::read_token_answer(res.body, options_, now, expires_at, why) : nullptr;
     if (!identity) {
       checks.add(endpoint_name_ + "\x1f" "refused");
       // Remember refusals briefly, so that a client retrying a dead token does not hammer the provider.
@@ -136,64 +135,6 @@ class IntrospectionAuthenticator final : public Authenticator {
   }
 
  private:
-  std::shared_ptr<const Identity> read_identity(const std::string& body, std::int64_t now, std::int64_t& expires_at,
-                                                std::string& why) const {
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc;
-    if (parser.parse(body).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
-      why = "the provider's answer is not a JSON object";
-      return nullptr;
-    }
-    if (options_.mode == Mode::introspection) {
-      bool active = false;
-      if (doc["active"].get(active) != simdjson::SUCCESS || !active) return nullptr;
-      bool bad_exp = false;
-      if (auto exp = auth::numeric_date(doc, "exp", bad_exp)) {  // fractions floored: never cached past expiry
-        if (*exp <= now) return nullptr;
-        expires_at = *exp;
-      } else if (bad_exp) {
-        why = "the provider's answer has an exp that is not a number of seconds";
-        return nullptr;
-      }
-      std::string_view token_type;
-      const bool has_type = doc["token_type"].get(token_type) == simdjson::SUCCESS;
-      if (has_type ? !(iequals(token_type, "bearer") || iequals(token_type, "dpop")) : options_.require_token_type) {
-        why = has_type ? "the token is not an access token" : "the token is not an access token (no token_type)";
-        return nullptr;
-      }
-      std::string_view iss;
-      if (!options_.issuer.empty() && (doc["iss"].get(iss) != simdjson::SUCCESS || iss != options_.issuer)) {
-        why = "the token was not issued by the expected issuer";
-        return nullptr;
-      }
-      if (!options_.audiences.empty()) {
-        auto aud = auth::claim_values(doc, "aud");
-        bool match = false;
-        for (const auto& a : aud)
-          for (const auto& want : options_.audiences) match = match || a == want;
-        if (!match) {
-          why = "the token is not meant for this audience";
-          return nullptr;
-        }
-      }
-    }
-    auto id = std::make_shared<Identity>();
-    id->method = endpoint_name_;
-    std::string_view s;
-    if (doc["sub"].get(s) == simdjson::SUCCESS || doc["username"].get(s) == simdjson::SUCCESS) id->subject = s;
-    if (doc["client_id"].get(s) == simdjson::SUCCESS) id->client_id = s;
-    if (id->subject.empty()) id->subject = id->client_id;  // client-credentials tokens: the client is the subject
-    if (doc["iss"].get(s) == simdjson::SUCCESS) id->issuer = s;
-    if (doc["email"].get(s) == simdjson::SUCCESS) id->email = s;
-    if (doc["scope"].get(s) == simdjson::SUCCESS) id->scopes = auth::split_words(s);
-    if (!options_.groups_claim.empty()) id->groups = auth::claim_values(doc, options_.groups_claim);
-    if (options_.mode == Mode::userinfo && id->subject.empty()) {
-      why = "the userinfo answer has no subject";
-      return nullptr;
-    }
-    id->claims_json = body;
-    return id;
-  }
 
   Verdict inactive(std::string_view why = {}) const {
     return auth::unauthorized(options_.realm, auth::Challenge::invalid_token, "inactive_token",
