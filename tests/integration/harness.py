@@ -67,6 +67,33 @@ def proc_status_kb(pid, field):
     raise KeyError(field)
 
 
+def concurrently(threads, per_thread, send, timeout=30.0):
+    """Calls send(i) `per_thread` times in each of `threads` threads (i: the thread's index), all starting together;
+    returns [(i, result)] in completion order. A thread's exception fails the caller, named."""
+    barrier = threading.Barrier(threads)
+    lock = threading.Lock()
+    results, failures = [], []
+
+    def worker(i):
+        try:
+            barrier.wait(10)
+            for _ in range(per_thread):
+                r = send(i)
+                with lock:
+                    results.append((i, r))
+        except Exception as e:  # reported below: a thread's exception must fail the test
+            failures.append(repr(e))
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout)
+    if failures or any(w.is_alive() for w in workers):
+        raise AssertionError(f"client threads failed or hung: {failures}")
+    return results
+
+
 def wait_until(predicate, timeout=5.0, interval=0.02, message="condition"):
     """Polls predicate() until it is truthy (returns its value) or raises AssertionError after `timeout`."""
     deadline = time.monotonic() + timeout

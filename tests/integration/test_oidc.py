@@ -95,6 +95,14 @@ def bearer(token):
     return [("Authorization", f"Bearer {token}")]
 
 
+def unverifiable_token(issuer):
+    """Well-formed, for `issuer`, under kid rsa-1, signed by no key anyone has."""
+    now = int(time.time())
+    return (f"{b64url_json({'alg': 'RS256', 'typ': 'at+jwt', 'kid': 'rsa-1'})}."
+            f"{b64url_json({'iss': issuer, 'aud': AUDIENCE, 'sub': 'x', 'iat': now, 'exp': now + 600})}."
+            f"{b64url(b'sig' * 86)}")
+
+
 def key_fetches(metrics_text, source, result):
     """obsgw_key_fetches_total for one source label (matched exactly) and result."""
     total = 0.0
@@ -109,6 +117,19 @@ class OidcTestCase(unittest.TestCase):
     """Shared assertions on gatewayd's refusals."""
 
     gw = None
+
+    def gateway_without_keys(self, provider):
+        """A gatewayd with one jwt route for `provider` and an echo upstream, once it has logged that the provider's
+        keys could not be fetched (and it serves none): (gateway, upstream, that log line)."""
+        up = EchoUpstream()
+        self.addCleanup(up.stop)
+        cfg = make_config({"echo": upstream_entry(up.url)},
+                          [route("push", "echo", path_prefix="/push", policies=[jwt_policy(provider)])])
+        self.gw = gw = Gateway.start(cfg)
+        self.addCleanup(gw.stop)
+        line = gw.wait_for_log(lambda l: l.get("msg") == "identity provider keys could not be fetched", 5)
+        self.assertEqual(line.get("serving"), "nothing yet", line)
+        return gw, up, line
 
     def assertRefused(self, r, status, code):
         self.assertEqual(r.status, status, r)
@@ -756,20 +777,10 @@ class KeyFetchTlsTest(OidcTestCase):
     after cold_start_wait_ms, and the failure is logged and counted."""
 
     def refused(self, provider, expect_in_error):
-        up = EchoUpstream()
-        self.addCleanup(up.stop)
         provider.update({"cold_start_wait_ms": 500, "fetch_timeout_ms": 2000, "refresh_interval_s": 300})
-        cfg = make_config({"echo": upstream_entry(up.url)},
-                          [route("push", "echo", path_prefix="/push", policies=[jwt_policy(provider)])])
-        self.gw = gw = Gateway.start(cfg)
-        self.addCleanup(gw.stop)
-        line = gw.wait_for_log(lambda l: l.get("msg") == "identity provider keys could not be fetched", 5)
-        self.assertEqual(line.get("serving"), "nothing yet", line)
+        gw, up, line = self.gateway_without_keys(provider)
         self.assertIn(expect_in_error, line.get("error", "").lower(), line)
-        now = int(time.time())
-        token = f"{b64url_json({'alg': 'RS256', 'typ': 'at+jwt', 'kid': 'rsa-1'})}." \
-                f"{b64url_json({'iss': provider['issuer'], 'aud': AUDIENCE, 'sub': 'x', 'iat': now, 'exp': now + 600})}." \
-                f"{b64url(b'sig' * 86)}"
+        token = unverifiable_token(provider["issuer"])
         self.assertRefused(request(gw.port, "GET", "/push/x", bearer(token)), 503, "identity_provider_unavailable")
         self.assertEqual(up.hits, 0)
         self.assertGreaterEqual(key_fetches(gw.metrics(), line["source"], "failure"), 1)
@@ -822,22 +833,11 @@ class ColdStartTest(OidcTestCase):
         provider starts on that port the keys load and requests pass."""
         port = free_port()
         issuer = f"http://{LOCALHOST}:{port}"
-        up = EchoUpstream()
-        self.addCleanup(up.stop)
         prov = {"issuer": issuer, "discovery": True, "allow_http": True, "audiences": [AUDIENCE],
                 "token_type": "at+jwt", "refresh_interval_s": 1, "cold_start_wait_ms": 500, "fetch_timeout_ms": 1000}
-        cfg = make_config({"echo": upstream_entry(up.url)},
-                          [route("push", "echo", path_prefix="/push", policies=[jwt_policy(prov)])])
-        self.gw = gw = Gateway.start(cfg)
-        self.addCleanup(gw.stop)
-        line = gw.wait_for_log(lambda l: l.get("msg") == "identity provider keys could not be fetched", 5)
-        self.assertEqual(line.get("serving"), "nothing yet", line)
-
+        gw, up, _ = self.gateway_without_keys(prov)
         # well-formed but from no key anyone has: the gateway cannot even look for the kid yet
-        now = int(time.time())
-        unverifiable = f"{b64url_json({'alg': 'RS256', 'typ': 'at+jwt', 'kid': 'rsa-1'})}." \
-                       f"{b64url_json({'iss': issuer, 'aud': AUDIENCE, 'sub': 'x', 'iat': now, 'exp': now + 600})}." \
-                       f"{b64url(b'sig' * 86)}"
+        unverifiable = unverifiable_token(issuer)
         start = time.monotonic()
         r = request(gw.port, "GET", "/push/x", bearer(unverifiable))
         elapsed = time.monotonic() - start

@@ -14,11 +14,10 @@ without an identity provider would do it. Every quota name is used by one test o
 
 import datetime
 import hashlib
-import threading
 import time
 import unittest
 
-from harness import Gateway, make_config, metric_value, request, route, upstream_entry
+from harness import Gateway, concurrently, make_config, metric_value, request, route, upstream_entry
 from redis_server import RedisServer
 from test_redis_limits import fast_upstream, wait_connected
 
@@ -49,13 +48,25 @@ def seconds_to_utc_midnight():
     return (midnight - now).total_seconds(), midnight
 
 
+def start_gateways(case, routes, count=1):
+    """A redis-server, a fast upstream and `count` gatewayd processes sharing them (class fixtures of `case`)."""
+    case.redis = RedisServer.start()
+    case.addClassCleanup(case.redis.close)
+    case.up = fast_upstream()
+    case.addClassCleanup(case.up.stop)
+    cfg = make_config({"up": upstream_entry(case.up.url)}, routes, logging={"access_log": False})
+    cfg["redis"] = {"address": case.redis.address, "timeout_ms": 1000, "key_prefix": PREFIX}
+    gateways = []
+    for _ in range(count):
+        gw = Gateway.start(cfg)
+        case.addClassCleanup(gw.stop)
+        gateways.append(gw)
+    return gateways
+
+
 class QuotaFleetTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.redis = RedisServer.start()
-        cls.addClassCleanup(cls.redis.close)
-        cls.up = fast_upstream()
-        cls.addClassCleanup(cls.up.stop)
         quota = {"type": "quota", "name": "it-daily", "period": "day", "mode": "enforce", "store": "redis",
                  "on_store_failure": "fail_closed", "requests": 10, "tenants": {"globex": {"requests": 1000}}}
         routes = [
@@ -64,13 +75,7 @@ class QuotaFleetTest(unittest.TestCase):
                     {"name": "quota-warm", "key": "global", "rate": 100000, "per": "second"}]}]),
             route("push", "up", path="/push", tag=False, policies=identity_policies() + [quota]),
         ]
-        cfg = make_config({"up": upstream_entry(cls.up.url)}, routes, logging={"access_log": False})
-        cfg["redis"] = {"address": cls.redis.address, "timeout_ms": 1000, "key_prefix": PREFIX}
-        cls.gws = []
-        for _ in range(2):
-            gw = Gateway.start(cfg)
-            cls.addClassCleanup(gw.stop)
-            cls.gws.append(gw)
+        cls.gws = start_gateways(cls, routes, count=2)
         wait_connected(cls.gws, [0, 0], "/warm")
 
     def usage(self, gw, tenant):
@@ -89,27 +94,8 @@ class QuotaFleetTest(unittest.TestCase):
         used 10 (refused requests are not counted), remaining 0, reset at the next midnight."""
         if seconds_to_utc_midnight()[0] < 60:
             self.skipTest("within a minute of UTC midnight: the daily period would end during the test")
-        threads, per_thread = 6, 4
-        barrier = threading.Barrier(threads)
-        results, failures = [], []
-        lock = threading.Lock()
-
-        def worker(i):
-            try:
-                barrier.wait(10)
-                for _ in range(per_thread):
-                    r = request(self.gws[i % 2].port, "GET", "/push", as_tenant("acme"))
-                    with lock:
-                        results.append(r)
-            except Exception as e:  # reported below: a thread's exception must fail the test
-                failures.append(repr(e))
-
-        workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join(30)
-        self.assertEqual(failures, [])
+        results = [r for _, r in concurrently(6, 4, lambda i: request(self.gws[i % 2].port, "GET", "/push",
+                                                                       as_tenant("acme")))]
         admitted = [r for r in results if r.status == 200]
         refused = [r for r in results if r.status != 200]
         self.assertEqual(len(admitted), 10, [r.status for r in results])
@@ -145,10 +131,6 @@ class QuotaFleetTest(unittest.TestCase):
 class QuotaBytesAndAlertTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.redis = RedisServer.start()
-        cls.addClassCleanup(cls.redis.close)
-        cls.up = fast_upstream()
-        cls.addClassCleanup(cls.up.stop)
         bytes_quota = {"type": "quota", "name": "it-bytes", "period": "month", "mode": "enforce", "store": "redis",
                        "bytes": 1000}
         alert_quota = {"type": "quota", "name": "it-alert", "period": "day", "mode": "alert", "store": "redis",
@@ -157,10 +139,7 @@ class QuotaBytesAndAlertTest(unittest.TestCase):
             route("bytes", "up", path="/bytes", tag=False, policies=identity_policies() + [bytes_quota]),
             route("alert", "up", path="/alert", tag=False, policies=identity_policies() + [alert_quota]),
         ]
-        cfg = make_config({"up": upstream_entry(cls.up.url)}, routes, logging={"access_log": False})
-        cfg["redis"] = {"address": cls.redis.address, "timeout_ms": 1000, "key_prefix": PREFIX}
-        cls.gw = Gateway.start(cfg)
-        cls.addClassCleanup(cls.gw.stop)
+        (cls.gw,) = start_gateways(cls, routes)
 
     def test_byte_quota_counts_bodies_and_refuses_the_push_that_would_go_over(self):
         """1000 bytes a month: bodies of 400 and 400 pass (X-Quota-Remaining-Bytes 600, then 200), one of 300 is

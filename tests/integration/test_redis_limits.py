@@ -31,8 +31,8 @@ import threading
 import time
 import unittest
 
-from harness import (rate_limit_spec, Gateway, HttpConnection, make_config, metric_value, request, route, run_check,
-                     upstream_entry, wait_until)
+from harness import (rate_limit_spec, Gateway, HttpConnection, concurrently, make_config, metric_value, request, route,
+                     run_check, upstream_entry, wait_until)
 from redis_server import RedisClient, RedisServer
 from upstream import RawUpstream, read_request_head
 
@@ -249,25 +249,7 @@ class FleetTest(unittest.TestCase):
         RateLimit-Remaining down 19..0, each value exactly once (every decision saw the previous one, whichever
         gateway made it); the upstream saw 20; each gateway's obsgw_rate_limited_total counts the 429s it sent."""
         threads, per_thread = 8, 5
-        barrier = threading.Barrier(threads)
-        results = [[] for _ in range(threads)]
-        failures = []
-
-        def worker(i):
-            try:
-                barrier.wait(10)
-                for _ in range(per_thread):
-                    results[i].append((i % 2, get(self.gws[i % 2], "/exact")))
-            except Exception as e:  # reported below: a thread's exception must fail the test
-                failures.append(repr(e))
-
-        ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(30)
-        self.assertEqual(failures, [])
-        responses = [x for rs in results for x in rs]
+        responses = [(i % 2, r) for i, r in concurrently(threads, per_thread, lambda i: get(self.gws[i % 2], "/exact"))]
         self.assertEqual(len(responses), threads * per_thread)
         statuses = collections.Counter(r.status for _, r in responses)
         self.assertEqual(statuses, {200: 20, 429: 20}, statuses)
@@ -830,22 +812,7 @@ class RedisPipeliningTest(unittest.TestCase):
         self.addCleanup(gw.stop)
         self.assertEqual(get(gw, "/warm").status, 200)  # connected, script loaded
         proxy.arm()
-        barrier = threading.Barrier(12)
-        statuses, failures = [], []
-
-        def one():
-            try:
-                barrier.wait(10)
-                statuses.append(get(gw, "/pipe").status)
-            except Exception as e:  # reported below: a thread's exception must fail the test
-                failures.append(repr(e))
-
-        ts = [threading.Thread(target=one) for _ in range(12)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(15)
-        self.assertEqual(failures, [])
+        statuses = [r.status for _, r in concurrently(12, 1, lambda i: get(gw, "/pipe"), timeout=15)]
         self.assertEqual(sorted(statuses), [200] * 8 + [429] * 4, statuses)
         self.assertEqual(proxy.connections, 1)
         print(f"\n[pipelining] EVALSHA sent while the first reply was held: {proxy.sent_while_held} of 12",
