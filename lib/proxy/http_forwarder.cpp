@@ -6,7 +6,6 @@
 
 #include <array>
 #include <atomic>
-#include <cstring>
 #include <deque>
 #include <optional>
 #include <random>
@@ -22,6 +21,7 @@
 
 #include "http/char_classes.hpp"
 #include "http/chunked_decoder.hpp"
+#include "http/field_writer.hpp"
 #include "http/response_parser.hpp"
 #include "net/watchdog.hpp"
 #include "obsgw/forwarder.hpp"
@@ -362,25 +362,7 @@ bool HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t l
       default: return false;
     }
   };
-  // The fields in one growth of the buffer and plain copies: appending piece by piece cost a capacity check and a
-  // library call per piece, four per field.
-  std::size_t fields_size = 0;
-  for (const auto& f : req.headers)
-    if (!replaced(f.name)) fields_size += f.name.size() + f.value.size() + 4;
-  const std::size_t at = h.size();
-  h.resize(at + fields_size);
-  char* out = h.data() + at;
-  for (const auto& f : req.headers) {
-    if (replaced(f.name)) continue;
-    std::memcpy(out, f.name.data(), f.name.size());
-    out += f.name.size();
-    *out++ = ':';
-    *out++ = ' ';
-    std::memcpy(out, f.value.data(), f.value.size());
-    out += f.value.size();
-    *out++ = '\r';
-    *out++ = '\n';
-  }
+  http::append_fields(h, req.headers, replaced);
   h.append("X-Forwarded-For: ");
   h.append(ex.forwarded_for()).append("\r\nX-Forwarded-Proto: ").append(ex.connection().tls ? "https" : "http");
   if (!req.authority.empty()) h.append("\r\nX-Forwarded-Host: ").append(req.authority);

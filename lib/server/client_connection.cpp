@@ -6,6 +6,7 @@
 #include <asio/experimental/awaitable_operators.hpp>
 #include <fmt/format.h>
 
+#include "http/field_writer.hpp"
 #include "obsgw/router.hpp"
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
@@ -366,11 +367,10 @@ void ClientConnection::serialize_head(ResponseHead& head) {
   if (head.reason.empty()) out_.append(reason_phrase(status));
   else out_.append(head.reason);
   out_.append("\r\n");
-  for (const auto& f : head.headers) {
-    if (is_framing_header(f.name) && status != 101) continue;
-    if (status == 101 && (iequals(f.name, "content-length") || iequals(f.name, "transfer-encoding"))) continue;
-    out_.append(f.name).append(": ").append(f.value).append("\r\n");
-  }
+  http::append_fields(out_, head.headers, [status](std::string_view name) {
+    if (status == 101) return iequals(name, "content-length") || iequals(name, "transfer-encoding");
+    return is_framing_header(name);
+  });
   no_body_out_ = head_request || bodiless_status;
   chunked_out_ = false;
   if (status == 101) {
