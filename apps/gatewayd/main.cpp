@@ -108,11 +108,15 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Each client connection may hold an upstream connection while its request is forwarded; 64 for listeners,
+  // the log, key fetches and Redis.
   const rlim_t open_files = raise_open_file_limit();
-  if (open_files != RLIM_INFINITY && open_files < static_cast<rlim_t>(config.server.max_connections) + 64)
+  const auto needed = 2 * static_cast<rlim_t>(config.server.max_connections) + 64;
+  if (open_files != RLIM_INFINITY && open_files < needed)
     logger->log(obsgw::LogLevel::warn, "open file limit below what max_connections needs",
                 {{"open_files", static_cast<std::uint64_t>(open_files)},
                  {"max_connections", config.server.max_connections},
+                 {"needed", static_cast<std::uint64_t>(needed)},
                  {"hint", "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower server.max_connections"}});
 
   std::unique_ptr<obsgw::Server> server;

@@ -378,6 +378,22 @@ class MaxConnectionsTest(unittest.TestCase):
                 return False
         wait_until(served, 5, message="a freed connection slot")
 
+    def test_open_file_limit_is_checked_against_two_descriptors_per_connection(self):
+        """Under a hard limit of 256 open files (prlimit), max_connections 1000 needs 2 x 1000 + 64 descriptors (a
+        client connection may hold an upstream one): gatewayd warns at start, naming both figures; with
+        max_connections 90 (244 needed) it does not."""
+        wrapper = ["prlimit", "--nofile=256:256"]
+        warned = lambda l: l.get("msg") == "open file limit below what max_connections needs"
+        gw = Gateway.start(minimal_config(max_connections=1000), wrapper=wrapper)
+        self.addCleanup(gw.stop)
+        line = gw.wait_for_log(warned, 5)
+        self.assertEqual((line.get("open_files"), line.get("needed"), line.get("max_connections")), (256, 2064, 1000))
+        quiet = Gateway.start(minimal_config(max_connections=90), wrapper=wrapper)
+        self.addCleanup(quiet.stop)
+        self.assertIn("uptime_seconds", quiet.stats())  # started and answering
+        with quiet._cond:
+            self.assertEqual([l for l in quiet.lines if warned(l)], [])
+
 
 class TlsTest(unittest.TestCase):
     """TLS listener (TLS 1.2+ only) and HTTPS upstreams verified against a CA."""
