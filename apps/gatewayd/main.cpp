@@ -64,6 +64,16 @@ rlim_t raise_open_file_limit() {
   return lim.rlim_cur;
 }
 
+// Says which routes drop a client's X-Scope-OrgID because they authenticate without a tenant policy: an
+// operator who relied on the client's header passing through learns it at start, not from the backend's errors.
+void note_untrusted_tenant_headers(const obsgw::Gateway& gateway, obsgw::Logger& logger) {
+  for (const auto& route : gateway.router().routes())
+    for (const auto& policy : route.policies)
+      if (policy->name() == "untrusted_tenant_header")
+        logger.log(obsgw::LogLevel::info, "route drops client X-Scope-OrgID (authenticated, no tenant policy)",
+                   {{"route", route.name}, {"hint", "add a tenant policy, or set trust_client_tenant_header"}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +137,7 @@ int main(int argc, char** argv) {
     std::cerr << "gatewayd: cannot start: " << e.what() << "\n";
     return 1;
   }
+  note_untrusted_tenant_headers(*gateway, *logger);
   gateway.reset();  // the server holds it; kept here, a reload could never release its stores and connections
   for (const auto& ep : server->endpoints())
     logger->log(obsgw::LogLevel::info, "listening", {{"address", ep.address().to_string()}, {"port", ep.port()}});
@@ -143,7 +154,9 @@ int main(int argc, char** argv) {
         obsgw::Config next = load(config_path, o);
         if (next.server.listeners.size() != server_options.listeners.size() || next.server.threads != server_options.threads)
           logger->log(obsgw::LogLevel::warn, "listener and thread changes take effect only after a restart");
-        server->reload(obsgw::build_gateway(next, io_threads(config)));
+        auto next_gateway = obsgw::build_gateway(next, io_threads(config));
+        note_untrusted_tenant_headers(*next_gateway, *logger);
+        server->reload(std::move(next_gateway));
         logger->set_level(next.logging.level);
         server->note_reload(true);
         logger->log(obsgw::LogLevel::info, "configuration reloaded", {{"routes", next.routes.size()}});

@@ -71,6 +71,11 @@ class ApiKeyTest(unittest.TestCase):
         self.assertEqual(seen_header(request(self.gw.port, "GET", "/trusting", spoof), "X-Scope-OrgID"), "globex")
         self.assertEqual(seen_header(request(self.gw.port, "GET", "/open", {"X-Scope-OrgID": "globex"}),
                                      "X-Scope-OrgID"), "globex")
+        # Said at start, once per such route, so that nobody learns it from the backend's "no org id" errors.
+        with self.gw._cond:
+            said = [l.get("route") for l in self.gw.lines
+                    if l.get("msg") == "route drops client X-Scope-OrgID (authenticated, no tenant policy)"]
+        self.assertEqual(said, ["untenanted"])
 
     def test_refusals(self):
         before = self.upstream.hits
