@@ -90,8 +90,9 @@ struct UpstreamOptions {
   std::chrono::milliseconds idle_timeout{30000};  ///< pooled connections older than this are closed
   /// Host names are resolved again when a connection is made this long after the last resolution (per io
   /// thread; pooled connections keep their address). When a new resolution fails, the last addresses stay.
-  /// At least 100 ms.
+  /// At least kMinResolveInterval (a resolution per connection would stall on a slow resolver).
   std::chrono::milliseconds resolve_interval{30000};
+  static constexpr std::chrono::milliseconds kMinResolveInterval{100};
 
   bool preserve_host = false;   ///< send the client's Host instead of the upstream's
   bool expose_errors = false;   ///< name the upstream address in 502/504 messages

@@ -96,9 +96,9 @@ class SignatureVerifier {
                        std::string_view body_sha256_hex, std::int64_t now, std::string* key_id = nullptr) const;
 
  private:
-  // The body's digest is computed (from `body`) only once the cheap checks passed, unless given.
+  // The body's digest is computed (from `body`) only once the cheap checks passed, unless given (non-empty).
   Result check(std::string_view method, std::string_view target, const Headers& headers, std::string_view body,
-               const std::string* body_sha256_hex, std::int64_t now, std::string* key_id) const;
+               std::string_view body_sha256_hex, std::int64_t now, std::string* key_id) const;
 
   std::vector<std::shared_ptr<const SigningKey>> keys_;
   std::chrono::seconds window_;

@@ -193,8 +193,10 @@ void read_upstream(const std::string& name, const ConfigNode& u, UpstreamOptions
   o.max_idle_connections = static_cast<std::size_t>(u.get_int("max_idle_connections", 64, 0, 100000, p));
   o.idle_timeout = get_ms(u, "idle_timeout_ms", o.idle_timeout, p);
   o.resolve_interval = get_ms(u, "resolve_interval_ms", o.resolve_interval, p);
-  if (o.resolve_interval < std::chrono::milliseconds(100))
-    p.add(u.path() + ".resolve_interval_ms", "at least 100 (a resolution per connection would stall on a slow resolver)");
+  if (o.resolve_interval < UpstreamOptions::kMinResolveInterval)
+    p.add(u.path() + ".resolve_interval_ms",
+          fmt::format("at least {} (a resolution per connection would stall on a slow resolver)",
+                      UpstreamOptions::kMinResolveInterval.count()));
   o.preserve_host = u.get_bool("preserve_host", false, p);
   o.expose_errors = u.get_bool("expose_errors", false, p);
   read_resilience(u, o, p);

@@ -128,8 +128,9 @@ class HttpForwarder final : public Forwarder {
     std::string error;
     auto url = proxy::parse_upstream_url(options_.url, error);
     if (!url) throw std::invalid_argument(fmt::format("upstream \"{}\": url {}", options_.name, error));
-    if (options_.resolve_interval < std::chrono::milliseconds(100))
-      throw std::invalid_argument(fmt::format("upstream \"{}\": resolve_interval must be at least 100 ms", options_.name));
+    if (options_.resolve_interval < UpstreamOptions::kMinResolveInterval)
+      throw std::invalid_argument(fmt::format("upstream \"{}\": resolve_interval must be at least {} ms", options_.name,
+                                              UpstreamOptions::kMinResolveInterval.count()));
     url_ = *url;
     if (url_.tls) {
       tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);

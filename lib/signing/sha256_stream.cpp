@@ -8,6 +8,8 @@
 
 #include <stdexcept>
 
+#include "util/hex.hpp"
+
 namespace obsgw::signing {
 
 Sha256Stream::Sha256Stream() {
@@ -21,14 +23,10 @@ void Sha256Stream::update(std::string_view data) {
 }
 
 std::string Sha256Stream::hex_digest() {
-  static constexpr char kHex[] = "0123456789abcdef";
   unsigned char digest[SHA256_DIGEST_LENGTH];
   if (!SHA256_Final(digest, &ctx_) || !SHA256_Init(&ctx_)) throw std::runtime_error("SHA-256 failed");
-  std::string out(2 * sizeof digest, '\0');
-  for (std::size_t i = 0; i < sizeof digest; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 15];
-  }
+  std::string out;
+  util::append_hex(out, digest, sizeof digest);
   return out;
 }
 
