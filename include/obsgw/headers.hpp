@@ -65,16 +65,24 @@ class Headers {
     std::size_t before = entries_.size();
     auto first = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return pred(view(e)); });
     if (first == entries_.end()) return 0;
-    trusted_ = std::min<std::size_t>(trusted_, static_cast<std::size_t>(first - entries_.begin()));
     entries_.erase(std::remove_if(first, entries_.end(), [&](const Entry& e) { return pred(view(e)); }), entries_.end());
     return before - entries_.size();
   }
 
   /// The parser marks the fields it validated; fields added or changed later (by policies) are not covered, and
-  /// the forwarder validates those before they go upstream.
-  void mark_trusted() noexcept { trusted_ = entries_.size(); }
-  /// How many leading fields are still as the parser validated them.
-  std::size_t trusted_count() const noexcept { return trusted_; }
+  /// the forwarder validates those before they go upstream. A mark stays with its field when others are removed
+  /// or replaced, so a long validated value (a bearer token) is not scanned again for every policy that edits
+  /// another header.
+  void mark_trusted() noexcept {
+    for (auto& e : entries_) e.trusted = true;
+  }
+  /// Whether `pred(HeaderView)` holds for every field not marked by mark_trusted(); stops at the first that fails.
+  template <class Pred>
+  bool untrusted_all_of(Pred pred) const {
+    for (const auto& e : entries_)
+      if (!e.trusted && !pred(view(e))) return false;
+    return true;
+  }
 
   const_iterator begin() const noexcept;
   const_iterator end() const noexcept;
@@ -84,7 +92,6 @@ class Headers {
   void clear() noexcept {
     entries_.clear();
     arena_.clear();
-    trusted_ = 0;
   }
   /// Bytes of names and values held (including those of removed fields, until clear()).
   std::size_t byte_size() const noexcept { return arena_.size(); }
@@ -96,6 +103,7 @@ class Headers {
  private:
   struct Entry {
     std::uint32_t name_offset, name_size, value_offset, value_size;
+    bool trusted = false;
   };
   HeaderView view(const Entry& e) const noexcept {
     return {std::string_view(arena_.data() + e.name_offset, e.name_size),
@@ -105,7 +113,6 @@ class Headers {
 
   std::string arena_;
   std::vector<Entry> entries_;
-  std::size_t trusted_ = 0;
 
  public:
   class const_iterator {

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "util/ascii_scan.hpp"
+
 namespace obsgw::http {
 
 namespace detail {
@@ -50,28 +52,14 @@ inline bool is_token(std::string_view s) noexcept {
     if (!is_token_char(c)) return false;
   return true;
 }
-// Whether all 8 bytes of `w` are printable ASCII (0x20-0x7E): the common case of a header value, checked a
-// word at a time (exact: a word with any other byte is then checked byte by byte).
-inline bool all_printable_ascii(std::uint64_t w) noexcept {
-  constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-  const std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;  // some byte < 0x20
-  const std::uint64_t del = w ^ (ones * 0x7f);
-  const std::uint64_t is_del = (del - ones) & ~del & highs;            // some byte == 0x7F
-  return ((w & highs) | below_space | is_del) == 0;                    // and none >= 0x80
-}
-
+// Header values are nearly always printable ASCII: that is checked 16 bytes at a time, and only the bytes that
+// stop it (HTAB, obs-text, or a byte that is not allowed) are looked up in the table.
 inline bool is_field_value(std::string_view s) noexcept {
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    if (all_printable_ascii(w)) continue;
-    for (std::size_t j = i; j < i + 8; ++j)
-      if (!is_field_value_char(s[j])) return false;
-  }
-  for (; i < s.size(); ++i)
+  for (std::size_t i = 0;; ++i) {
+    i += util::printable_ascii_prefix(s.substr(i));
+    if (i == s.size()) return true;
     if (!is_field_value_char(s[i])) return false;
-  return true;
+  }
 }
 inline int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';

@@ -28,7 +28,7 @@ Headers::Entry Headers::store(std::string_view name, std::string_view value) {
     return store(n, v);
   }
   Entry e{static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(name.size()), 0,
-          static_cast<std::uint32_t>(value.size())};
+          static_cast<std::uint32_t>(value.size()), false};
   arena_.append(name);
   e.value_offset = static_cast<std::uint32_t>(arena_.size());
   arena_.append(value);
@@ -50,12 +50,10 @@ void Headers::set(std::string_view name, std::string_view value) {
     return;
   }
   std::size_t index = static_cast<std::size_t>(first - entries_.begin());
-  trusted_ = std::min(trusted_, index);
   Entry replaced = store(name, value);
   entries_[index] = replaced;
   entries_.erase(std::remove_if(entries_.begin() + static_cast<std::ptrdiff_t>(index) + 1, entries_.end(), match),
                  entries_.end());
-  trusted_ = std::min(trusted_, entries_.size());
 }
 
 std::size_t Headers::remove(std::string_view name) {

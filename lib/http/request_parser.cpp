@@ -234,7 +234,7 @@ RequestParser::State RequestParser::parse_fields(std::string_view block, Request
       return fail(400, "bad_header", "whitespace between header name and colon");
     if (!is_token(name)) return fail(400, "bad_header", "invalid character in header name");
     std::string_view value = trim_ows(line.substr(colon + 1));
-    if (!is_field_value(value)) {  // word-at-a-time for the common case; the reason found byte by byte
+    if (!is_field_value(value)) {  // 16 bytes at a time for the common case; the reason found byte by byte
       for (char c : value)
         if (c == '\r') return fail(400, "bare_cr", "CR inside a header line");
       return fail(400, "bad_header", "control character in header value");

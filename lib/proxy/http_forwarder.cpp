@@ -337,11 +337,8 @@ bool HttpForwarder::build_head(const Exchange& ex, bool chunked, std::uint64_t l
     if (!http::is_target_char(ch) || ch == '?') return false;
   for (char ch : req.query)
     if (!http::is_target_char(ch)) return false;
-  std::size_t index = 0;
-  const std::size_t trusted = req.headers.trusted_count();
-  for (const auto& f : req.headers) {
-    if (index++ >= trusted && (!http::is_token(f.name) || !http::is_field_value(f.value))) return false;
-  }
+  if (!req.headers.untrusted_all_of([](const HeaderView& f) { return http::is_token(f.name) && http::is_field_value(f.value); }))
+    return false;
   h.append(req.method).push_back(' ');
   h.append(url_.base_path).append(req.path);
   if (!req.query.empty()) h.append(1, '?').append(req.query);

@@ -1,5 +1,7 @@
 #include "util/json_escape.hpp"
 
+#include "util/ascii_scan.hpp"
+
 namespace obsgw::util {
 
 namespace {
@@ -25,8 +27,6 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
     if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
   return n;
 }
-
-constexpr bool is_plain_json_char(unsigned char c) noexcept { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -34,8 +34,7 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (std::size_t i = 0; i < s.size();) {
     // Most text needs no escaping: copy each run of plain ASCII in one append.
-    std::size_t run = i;
-    while (run < s.size() && is_plain_json_char(static_cast<unsigned char>(s[run]))) ++run;
+    const std::size_t run = i + json_plain_prefix(s.substr(i));
     if (run > i) {
       out.append(s.data() + i, run - i);
       i = run;

@@ -41,6 +41,34 @@ TEST(Headers, RemoveAllTakesEveryNamedFieldInOnePass) {
   EXPECT_EQ(h.get("X-NEW"), "7");
 }
 
+// The forwarder re-validates only fields the parser did not: a mark must stay with its own field through the edits
+// policies make to others, and must never cover a value written after parsing.
+TEST(Headers, TrustMarksStayWithTheirFieldsAndNeverCoverNewValues) {
+  Headers h;
+  h.add("Host", "a");
+  h.add("X-Scope-OrgID", "t1");
+  h.add("Authorization", "Bearer token");
+  h.mark_trusted();
+  auto untrusted = [&] {
+    std::vector<std::string> seen;
+    h.untrusted_all_of([&](const HeaderView& f) {
+      seen.push_back(std::string(f.name));
+      return true;
+    });
+    return seen;
+  };
+  EXPECT_TRUE(untrusted().empty());
+  h.remove("x-scope-orgid");  // before the token: the token keeps its mark
+  h.add("X-Scope-OrgID", "t2");
+  h.set("Host", "b");         // replaced in place: the new value is not covered
+  EXPECT_EQ(untrusted(), (std::vector<std::string>{"Host", "X-Scope-OrgID"}));
+  // A stop at the first failure, and an answer that says so.
+  EXPECT_FALSE(h.untrusted_all_of([](const HeaderView& f) { return f.name != "X-Scope-OrgID"; }));
+  EXPECT_TRUE(h.untrusted_all_of([](const HeaderView& f) { return f.name != "Authorization"; }));
+  h.clear();
+  h.add("Authorization", "x");
+  EXPECT_EQ(untrusted(), (std::vector<std::string>{"Authorization"}));  // a reused list starts unmarked
+}
 TEST(HopByHop, RemovesConnectionAndNamedHeaders) {
   Headers h;
   h.add("Connection", "keep-alive, X-Secret");

@@ -6,9 +6,14 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 
+#include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
+#include <asio/detached.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -268,6 +273,100 @@ TEST_F(PipelineTest, ReloadSwapsRoutesForNewRequests) {
   }
   EXPECT_THAT(r, HasSubstr("HTTP/1.1 200 OK"));
   EXPECT_THAT(get("/ordered"), HasSubstr("HTTP/1.1 404"));
+}
+
+
+// A policy's edits reach the real HTTP forwarder, which re-checks what the parser did not: a value written by a
+// policy that would split the request is refused with a 500 before anything is sent, while fields the parser
+// validated stay forwarded as they are when a policy removes another field in front of them.
+class HeaderWriter final : public Policy {
+ public:
+  Phase phase() const noexcept override { return Phase::transform; }
+  std::string_view name() const noexcept override { return "header-writer"; }
+  Verdict on_request(Exchange& ex) const override {
+    ex.request().headers.remove("x-early");
+    if (ex.request().path == "/inject") ex.request().headers.add("X-Bad", "a\r\nInjected: 1");
+    return Verdict::proceed();
+  }
+};
+
+TEST(HttpForwarderChecks, PolicyWrittenFieldsAreCheckedBeforeSending) {
+  // The upstream: answers every request on every connection with 200 and keeps what it received.
+  asio::io_context upstream_io;
+  asio::ip::tcp::acceptor acceptor(upstream_io, {asio::ip::make_address("127.0.0.1"), 0});
+  std::mutex received_mutex;
+  std::string received;
+  auto serve = [&](asio::ip::tcp::socket s) -> asio::awaitable<void> {
+    std::string buf;
+    char chunk[4096];
+    for (;;) {
+      std::error_code ec;
+      std::size_t n = co_await s.async_read_some(asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      buf.append(chunk, n);
+      for (auto end = buf.find("\r\n\r\n"); end != std::string::npos; end = buf.find("\r\n\r\n")) {
+        {
+          std::lock_guard lock(received_mutex);
+          received += buf.substr(0, end + 4);
+        }
+        buf.erase(0, end + 4);
+        co_await asio::async_write(s, asio::buffer(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+      }
+    }
+  };
+  asio::co_spawn(upstream_io, [&]() -> asio::awaitable<void> {
+    for (;;) {
+      std::error_code ec;
+      asio::ip::tcp::socket s = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      asio::co_spawn(upstream_io, serve(std::move(s)), asio::detached);
+    }
+  }, asio::detached);
+  std::thread upstream_thread([&] { upstream_io.run(); });
+
+  UpstreamOptions up;
+  up.name = "raw";
+  up.url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+  GatewayBuilder b(1);
+  b.upstream(make_http_forwarder(up, 1));
+  b.route("all").path_prefix("/").to("raw").use(std::make_shared<HeaderWriter>());
+  ServerOptions options;
+  options.listeners.push_back(ListenerOptions{"127.0.0.1", 0});
+  options.threads = 1;
+  Server server(options, b.build(), std::make_shared<Logger>(-1, LogLevel::off));
+  server.start();
+  auto send = [&](const std::string& path) {
+    asio::io_context io;
+    asio::ip::tcp::socket s(io);
+    s.connect({asio::ip::make_address("127.0.0.1"), server.endpoints().at(0).port()});
+    asio::write(s, asio::buffer("GET " + path + " HTTP/1.1\r\nHost: t\r\nX-Early: 1\r\nAuthorization: Bearer abc.def\r\n"
+                                "Connection: close\r\n\r\n"));
+    std::string out;
+    std::error_code ec;
+    char buf[4096];
+    for (std::size_t n; (n = s.read_some(asio::buffer(buf), ec)) > 0 || !ec;) out.append(buf, n);
+    return out;
+  };
+
+  EXPECT_THAT(send("/ok"), HasSubstr("HTTP/1.1 200 OK"));
+  const auto refused = send("/inject");
+  EXPECT_THAT(refused, HasSubstr("HTTP/1.1 500"));
+  EXPECT_THAT(refused, HasSubstr("\"error\":\"invalid_upstream_request\""));
+  EXPECT_THAT(send("/ok2"), HasSubstr("HTTP/1.1 200 OK"));  // the gateway and its pool carry on
+
+  server.drain(std::chrono::milliseconds(1000));
+  server.wait();
+  asio::post(upstream_io, [&] { acceptor.close(); upstream_io.stop(); });
+  upstream_thread.join();
+  std::lock_guard lock(received_mutex);
+  EXPECT_THAT(received, HasSubstr("GET /ok HTTP/1.1\r\n"));
+  EXPECT_THAT(received, HasSubstr("GET /ok2 HTTP/1.1\r\n"));
+  EXPECT_THAT(received, HasSubstr("\r\nAuthorization: Bearer abc.def\r\n"));
+  EXPECT_THAT(received, ::testing::Not(HasSubstr("X-Early")));
+  EXPECT_THAT(received, ::testing::Not(HasSubstr("/inject")));
+  EXPECT_THAT(received, ::testing::Not(HasSubstr("Injected")));
 }
 
 }  // namespace
