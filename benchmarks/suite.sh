@@ -26,7 +26,8 @@ fi
 
 if [ -z "${GATEWAYD:-}" ]; then
   if [ "$(id -u)" -eq 0 ]; then scripts/install-deps.sh build; fi
-  cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  # The options are given every time: a build-release configured otherwise before must not drop the benchmarks.
+  cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DOBSGW_BUILD_BENCHMARKS=ON >/dev/null
   ninja -C build-release -j2 gatewayd obsgw_micro_bench
 fi
 

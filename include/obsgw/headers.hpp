@@ -14,6 +14,10 @@
 
 namespace obsgw {
 
+namespace http {
+class RequestParser;
+}
+
 /// ASCII case-insensitive comparison, as HTTP field names and tokens need. Inline: it runs for every header.
 inline bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
@@ -69,14 +73,10 @@ class Headers {
     return before - entries_.size();
   }
 
-  /// The parser marks the fields it validated; fields added or changed later (by policies) are not covered, and
-  /// the forwarder validates those before they go upstream. A mark stays with its field when others are removed
-  /// or replaced, so a long validated value (a bearer token) is not scanned again for every policy that edits
-  /// another header.
-  void mark_trusted() noexcept {
-    for (auto& e : entries_) e.trusted = true;
-  }
-  /// Whether `pred(HeaderView)` holds for every field not marked by mark_trusted(); stops at the first that fails.
+  /// Whether `pred(HeaderView)` holds for every field the request parser did not validate itself: fields added or
+  /// replaced later (by policies), which the forwarder checks before they go upstream. Stops at the first failure.
+  /// The parser's mark stays with its field when others are removed or replaced, so a long validated value (a
+  /// bearer token) is not scanned again for every policy that edits another header.
   template <class Pred>
   bool untrusted_all_of(Pred pred) const {
     for (const auto& e : entries_)
@@ -101,6 +101,13 @@ class Headers {
   }
 
  private:
+  // Only the parser marks fields, once it has checked every name and value: a mark set anywhere else would switch
+  // off the forwarder's check for CR, LF and other bytes that could split the request upstream.
+  friend class http::RequestParser;
+  void mark_trusted() noexcept {
+    for (auto& e : entries_) e.trusted = true;
+  }
+
   struct Entry {
     std::uint32_t name_offset, name_size, value_offset, value_size;
     bool trusted = false;

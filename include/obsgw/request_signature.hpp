@@ -51,9 +51,15 @@ std::string sha256_hex(std::string_view data);
 std::string canonical_signature_string(std::string_view method, std::string_view target, std::int64_t timestamp,
                                        std::string_view key_id, const std::vector<std::string>& signed_headers,
                                        const Headers& headers, std::string_view body_sha256_hex);
+/// The same, written into `out` (replacing its content): a caller that keeps `out` allocates nothing.
+void canonical_signature_string(std::string& out, std::string_view method, std::string_view target,
+                                std::int64_t timestamp, std::string_view key_id,
+                                const std::vector<std::string>& signed_headers, const Headers& headers,
+                                std::string_view body_sha256_hex);
 
 /// A named HMAC-SHA256 secret (at least 32 bytes). Immutable; usable from any thread. The secret's keyed hash
-/// states are computed once, so signing costs the hashing of the text and two blocks, and allocates only its result.
+/// states are computed once, so signing costs the hashing of the text and two blocks, and allocates at most its
+/// result.
 class SigningKey {
  public:
   /// Throws std::invalid_argument for an empty id or a secret shorter than 32 bytes.
@@ -65,6 +71,8 @@ class SigningKey {
   const std::string& id() const noexcept { return id_; }
   /// "sha256=" + hex HMAC-SHA256(secret, text).
   std::string sign(std::string_view text) const;
+  /// The same, written into `out` (replacing its content).
+  void sign(std::string_view text, std::string& out) const;
 
  private:
   struct Pads;  // SHA-256 states after the inner and outer key blocks

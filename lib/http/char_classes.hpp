@@ -2,8 +2,6 @@
 // Character classes of RFC 9110 / RFC 3986, as lookup tables.
 
 #include <array>
-#include <cstdint>
-#include <cstring>
 #include <string_view>
 
 #include "util/ascii_scan.hpp"
@@ -56,7 +54,7 @@ inline bool is_token(std::string_view s) noexcept {
 // stop it (HTAB, obs-text, or a byte that is not allowed) are looked up in the table.
 inline bool is_field_value(std::string_view s) noexcept {
   for (std::size_t i = 0;; ++i) {
-    i += util::printable_ascii_prefix(s.substr(i));
+    i += util::printable_ascii_prefix(std::string_view(s.data() + i, s.size() - i));
     if (i == s.size()) return true;
     if (!is_field_value_char(s[i])) return false;
   }

@@ -45,10 +45,14 @@ class RequestSigner final : public Signer {
     // Most signed requests without a body are GETs: their digest is a constant. A body was hashed as it arrived.
     static const std::string kEmptyDigest = sha256_hex({});
     const std::string* streamed = ex.buffered_body_sha256();
-    const std::string digest = !body || body->empty() ? kEmptyDigest : streamed ? *streamed : sha256_hex(*body);
+    std::string computed;  // only for a body that was not hashed as it arrived
+    const std::string_view digest =
+        !body || body->empty() ? kEmptyDigest : streamed ? *streamed : std::string_view(computed = sha256_hex(*body));
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    const std::string signature = options_.key->sign(
-        canonical_signature_string(req.method, target, now, options_.key->id(), options_.headers, req.headers, digest));
+    thread_local std::string canonical, signature;
+    canonical_signature_string(canonical, req.method, target, now, options_.key->id(), options_.headers, req.headers,
+                               digest);
+    options_.key->sign(canonical, signature);
     char now_text[24];
     const auto now_end = std::to_chars(now_text, now_text + sizeof now_text, now).ptr;
     // Every earlier copy was removed above, so adding is setting.

@@ -44,10 +44,11 @@ std::string sha256_hex(std::string_view data) {
   return s.hex_digest();
 }
 
-std::string canonical_signature_string(std::string_view method, std::string_view target, std::int64_t timestamp,
-                                       std::string_view key_id, const std::vector<std::string>& signed_headers,
-                                       const Headers& headers, std::string_view body_sha256_hex) {
-  std::string s;
+void canonical_signature_string(std::string& s, std::string_view method, std::string_view target,
+                                std::int64_t timestamp, std::string_view key_id,
+                                const std::vector<std::string>& signed_headers, const Headers& headers,
+                                std::string_view body_sha256_hex) {
+  s.clear();
   s.reserve(128 + target.size() + signed_headers.size() * 48);
   s.append("OBSGW-HMAC-SHA256\n");
   char digits[24];
@@ -70,6 +71,13 @@ std::string canonical_signature_string(std::string_view method, std::string_view
     s.push_back('\n');
   }
   s.append(body_sha256_hex);
+}
+
+std::string canonical_signature_string(std::string_view method, std::string_view target, std::int64_t timestamp,
+                                       std::string_view key_id, const std::vector<std::string>& signed_headers,
+                                       const Headers& headers, std::string_view body_sha256_hex) {
+  std::string s;
+  canonical_signature_string(s, method, target, timestamp, key_id, signed_headers, headers, body_sha256_hex);
   return s;
 }
 
@@ -111,6 +119,12 @@ SigningKey::~SigningKey() {
 }
 
 std::string SigningKey::sign(std::string_view text) const {
+  std::string out;
+  sign(text, out);
+  return out;
+}
+
+void SigningKey::sign(std::string_view text, std::string& out) const {
   SHA256_CTX ctx = pads_->inner;
   unsigned char inner_digest[SHA256_DIGEST_LENGTH];
   unsigned char mac[SHA256_DIGEST_LENGTH];
@@ -119,11 +133,10 @@ std::string SigningKey::sign(std::string_view text) const {
   ok = ok && SHA256_Update(&ctx, inner_digest, sizeof inner_digest) && SHA256_Final(mac, &ctx);
   OPENSSL_cleanse(&ctx, sizeof ctx);
   if (!ok) throw std::runtime_error("HMAC-SHA256 failed");
-  std::string out;
+  out.clear();
   out.reserve(7 + 64);
   out.append("sha256=");
   util::append_hex(out, mac, sizeof mac);
-  return out;
 }
 
 SignatureVerifier::SignatureVerifier(std::vector<std::shared_ptr<const SigningKey>> keys, std::chrono::seconds window)

@@ -34,7 +34,7 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (std::size_t i = 0; i < s.size();) {
     // Most text needs no escaping: copy each run of plain ASCII in one append.
-    const std::size_t run = i + json_plain_prefix(s.substr(i));
+    const std::size_t run = i + json_plain_prefix(std::string_view(s.data() + i, s.size() - i));
     if (run > i) {
       out.append(s.data() + i, run - i);
       i = run;

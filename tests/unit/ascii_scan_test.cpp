@@ -22,9 +22,8 @@ TEST(AsciiScan, StopsWhereAByteByByteScanStops) {
   for (int b = 0; b < 256; ++b)
     for (std::size_t len : {0u, 1u, 15u, 16u, 17u, 31u, 32u, 33u, 50u})
       for (std::size_t pos = 0; pos <= len; ++pos) {
-        std::string s(len + 1, 'x');  // one byte past the view: a scan must not look at it
+        std::string s(len + 16, 'x');  // plain bytes past the view: a scan that read them would count them
         if (pos < len) s[pos] = static_cast<char>(b);
-        s[len] = '\0';
         const std::string_view v(s.data(), len);
         ASSERT_EQ(printable_ascii_prefix(v), reference_prefix(v, false)) << "byte " << b << " at " << pos << " of " << len;
         ASSERT_EQ(json_plain_prefix(v), reference_prefix(v, true)) << "byte " << b << " at " << pos << " of " << len;

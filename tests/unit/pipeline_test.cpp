@@ -123,6 +123,23 @@ class BodyInspector final : public Policy {
   }
 };
 
+// Sends one request (with Connection: close) to 127.0.0.1:`port` and returns the whole response.
+std::string round_trip(std::uint16_t port, const std::string& head_and_body) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(s, asio::buffer(head_and_body));
+  std::string out;
+  std::error_code ec;
+  char buf[4096];
+  while (true) {
+    std::size_t n = s.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    out.append(buf, n);
+  }
+  return out;
+}
+
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -157,22 +174,7 @@ class PipelineTest : public ::testing::Test {
     server->wait();
   }
 
-  // Sends one request (with Connection: close) and returns the whole response.
-  std::string request(const std::string& head_and_body) {
-    asio::io_context io;
-    asio::ip::tcp::socket s(io);
-    s.connect({asio::ip::make_address("127.0.0.1"), port});
-    asio::write(s, asio::buffer(head_and_body));
-    std::string out;
-    std::error_code ec;
-    char buf[4096];
-    while (true) {
-      std::size_t n = s.read_some(asio::buffer(buf), ec);
-      if (ec) break;
-      out.append(buf, n);
-    }
-    return out;
-  }
+  std::string request(const std::string& head_and_body) { return round_trip(port, head_and_body); }
   std::string get(const std::string& path, const std::string& extra = "") {
     return request("GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + extra + "\r\n");
   }
@@ -275,7 +277,6 @@ TEST_F(PipelineTest, ReloadSwapsRoutesForNewRequests) {
   EXPECT_THAT(get("/ordered"), HasSubstr("HTTP/1.1 404"));
 }
 
-
 // A policy's edits reach the real HTTP forwarder, which re-checks what the parser did not: a value written by a
 // policy that would split the request is refused with a 500 before anything is sent, while fields the parser
 // validated stay forwarded as they are when a policy removes another field in front of them.
@@ -286,6 +287,8 @@ class HeaderWriter final : public Policy {
   Verdict on_request(Exchange& ex) const override {
     ex.request().headers.remove("x-early");
     if (ex.request().path == "/inject") ex.request().headers.add("X-Bad", "a\r\nInjected: 1");
+    // Replacing a field the parser validated, in its place: the new value is checked all the same.
+    if (ex.request().path == "/inject-replace") ex.request().headers.set("Authorization", "a\r\nInjected: 2");
     return Verdict::proceed();
   }
 };
@@ -324,11 +327,22 @@ TEST(HttpForwarderChecks, PolicyWrittenFieldsAreCheckedBeforeSending) {
       asio::co_spawn(upstream_io, serve(std::move(s)), asio::detached);
     }
   }, asio::detached);
-  std::thread upstream_thread([&] { upstream_io.run(); });
-
   UpstreamOptions up;
   up.name = "raw";
   up.url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+  std::thread upstream_thread([&] { upstream_io.run(); });
+  struct StopUpstream {  // also when an assertion or exception leaves the test early
+    asio::io_context& io;
+    asio::ip::tcp::acceptor& acceptor;
+    std::thread& thread;
+    ~StopUpstream() {
+      asio::post(io, [this] {
+        acceptor.close();
+        io.stop();
+      });
+      thread.join();
+    }
+  } stop_upstream{upstream_io, acceptor, upstream_thread};
   GatewayBuilder b(1);
   b.upstream(make_http_forwarder(up, 1));
   b.route("all").path_prefix("/").to("raw").use(std::make_shared<HeaderWriter>());
@@ -337,29 +351,22 @@ TEST(HttpForwarderChecks, PolicyWrittenFieldsAreCheckedBeforeSending) {
   options.threads = 1;
   Server server(options, b.build(), std::make_shared<Logger>(-1, LogLevel::off));
   server.start();
+  const std::uint16_t port = server.endpoints().at(0).port();
   auto send = [&](const std::string& path) {
-    asio::io_context io;
-    asio::ip::tcp::socket s(io);
-    s.connect({asio::ip::make_address("127.0.0.1"), server.endpoints().at(0).port()});
-    asio::write(s, asio::buffer("GET " + path + " HTTP/1.1\r\nHost: t\r\nX-Early: 1\r\nAuthorization: Bearer abc.def\r\n"
-                                "Connection: close\r\n\r\n"));
-    std::string out;
-    std::error_code ec;
-    char buf[4096];
-    for (std::size_t n; (n = s.read_some(asio::buffer(buf), ec)) > 0 || !ec;) out.append(buf, n);
-    return out;
+    return round_trip(port, "GET " + path + " HTTP/1.1\r\nHost: t\r\nX-Early: 1\r\nAuthorization: Bearer abc.def\r\n"
+                            "Connection: close\r\n\r\n");
   };
 
   EXPECT_THAT(send("/ok"), HasSubstr("HTTP/1.1 200 OK"));
-  const auto refused = send("/inject");
-  EXPECT_THAT(refused, HasSubstr("HTTP/1.1 500"));
-  EXPECT_THAT(refused, HasSubstr("\"error\":\"invalid_upstream_request\""));
+  for (const char* path : {"/inject", "/inject-replace"}) {
+    const auto refused = send(path);
+    EXPECT_THAT(refused, HasSubstr("HTTP/1.1 500")) << path;
+    EXPECT_THAT(refused, HasSubstr("\"error\":\"invalid_upstream_request\"")) << path;
+  }
   EXPECT_THAT(send("/ok2"), HasSubstr("HTTP/1.1 200 OK"));  // the gateway and its pool carry on
 
   server.drain(std::chrono::milliseconds(1000));
   server.wait();
-  asio::post(upstream_io, [&] { acceptor.close(); upstream_io.stop(); });
-  upstream_thread.join();
   std::lock_guard lock(received_mutex);
   EXPECT_THAT(received, HasSubstr("GET /ok HTTP/1.1\r\n"));
   EXPECT_THAT(received, HasSubstr("GET /ok2 HTTP/1.1\r\n"));
