@@ -8,7 +8,7 @@ set -euo pipefail
 
 profile="${1:-test}"
 build_pkgs=(cmake ninja-build g++ pkg-config libasio-dev libssl-dev libsimdjson-dev libfmt-dev libcli11-dev
-            libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev python3 curl)
+            libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev libgoogle-perftools-dev python3 curl)
 test_pkgs=(clang libclang-rt-14-dev openssl nginx-light prometheus procps redis-server python3-yaml)
 
 pkgs=("${build_pkgs[@]}")

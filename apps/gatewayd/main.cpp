@@ -11,6 +11,7 @@
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
+#include "allocator.hpp"
 #include "obsgw/obsgw.hpp"
 
 namespace {
@@ -77,6 +78,7 @@ void note_untrusted_tenant_headers(const obsgw::Gateway& gateway, obsgw::Logger&
 }  // namespace
 
 int main(int argc, char** argv) {
+  gatewayd::tune_allocator();
   CLI::App app{"gatewayd: authenticating multi-tenant gateway for observability backends"};
   std::string config_path;
   bool check_only = false;
@@ -143,7 +145,8 @@ int main(int argc, char** argv) {
     logger->log(obsgw::LogLevel::info, "listening", {{"address", ep.address().to_string()}, {"port", ep.port()}});
   if (auto admin = server->admin_endpoint())
     logger->log(obsgw::LogLevel::info, "admin listening", {{"address", admin->address().to_string()}, {"port", admin->port()}});
-  logger->log(obsgw::LogLevel::info, "started", {{"threads", io_threads(config)}, {"routes", config.routes.size()}});
+  logger->log(obsgw::LogLevel::info, "started",
+              {{"threads", io_threads(config)}, {"routes", config.routes.size()}, {"malloc", gatewayd::allocator_name()}});
 
   const auto server_options = config.server;
   while (true) {

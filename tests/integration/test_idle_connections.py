@@ -6,9 +6,10 @@ growth while many connections sit idle after one request each; sanitizer builds 
 import os
 import resource
 import socket
+import time
 import unittest
 
-from harness import GATEWAYD, LOCALHOST, Gateway, build_request, make_config, route, upstream_entry
+from harness import GATEWAYD, LOCALHOST, Gateway, build_request, concurrently, make_config, route, upstream_entry
 from upstream import RawUpstream, read_exact, read_request_head
 
 SANITIZED = b"__asan_init" in open(GATEWAYD, "rb").read()
@@ -47,6 +48,15 @@ def read_answer(sock):
             raise AssertionError(f"connection closed {len(rest)} bytes into a {length}-byte body")
         rest += piece
     return int(head.split(b" ", 2)[1])
+
+
+def answer_each_request_late(conn, upstream):
+    """As below, 0.5 s after each request has arrived: a burst's requests are all in flight at once."""
+    buf = bytearray()
+    while (head := read_request_head(conn, buf)) is not None:
+        read_exact(conn, buf, int(head[2].get("content-length", "0")))
+        time.sleep(0.5)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
 
 
 def answer_each_request(conn, upstream):
@@ -119,3 +129,47 @@ class IdleConnectionMemoryTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MemoryAfterBurstTest(unittest.TestCase):
+    """What a burst of large bodies took goes back to the system once the io thread has not needed its spare
+    buffers for a trim interval (10 s), whichever allocator gatewayd was built with (tcmalloc keeps freed spans
+    mapped unless told to release them)."""
+
+    def setUp(self):
+        if SANITIZED:
+            self.skipTest("AddressSanitizer's allocator keeps freed chunks in its own size classes: the property "
+                          "belongs to the allocator gatewayd ships with")
+        self.up = RawUpstream(answer_each_request_late)
+        self.addCleanup(self.up.stop)
+        self.gw = Gateway.start(
+            make_config({"slow": upstream_entry(self.up.url)}, [route("slow", "slow", path_prefix="/")],
+                        server={"threads": 1}, logging={"access_log": False}))
+        self.addCleanup(self.gw.stop)
+
+    def rss(self):
+        return self.gw.vm_kb("VmRSS") * 1024
+
+    def test_a_burst_of_large_bodies_is_given_back(self):
+        request = build_request("POST", "/push", [("Content-Type", "application/json")], body=b"b" * (100 * 1024),
+                                host_header="h")
+
+        def push(_):
+            with socket.create_connection((LOCALHOST, self.gw.port), timeout=20) as s:
+                s.sendall(request)
+                return read_answer(s)
+
+        before = self.rss()
+        statuses = [status for _, status in concurrently(200, 1, push, timeout=60)]
+        self.assertEqual(statuses, [200] * 200)
+        peak = self.rss()
+        self.assertGreater(peak - before, 12 << 20, f"the burst should have taken 200 body buffers: {before} -> {peak}")
+        # Most of it comes back: the body buffers. What stays is the allocator's per-thread cache of small blocks
+        # (up to a few MB with tcmalloc), kept for the next requests. Measured: 57-75% returned with tcmalloc
+        # after 120 bodies, 67-80% with glibc.
+        deadline = time.monotonic() + 40  # two trim rounds and then some
+        while time.monotonic() < deadline and self.rss() - before > (peak - before) // 2:
+            time.sleep(1)
+        after = self.rss()
+        self.assertLess(after - before, (peak - before) // 2,
+                        f"RSS {before} before, {peak} after the burst, still {after} 40 s later")

@@ -146,6 +146,17 @@ class EnvOverrideTest(unittest.TestCase):
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", self.cfg_port), timeout=2).close()
 
+    def test_the_allocator_it_names_is_the_one_it_runs(self):
+        """The start line names gatewayd's allocator (tcmalloc, or glibc's in sanitizer builds), and a tcmalloc
+        build has it mapped: a linker that dropped the library would leave glibc's malloc in place unnoticed."""
+        gw = self.start({})
+        allocator = gw.wait_for_log(lambda l: l.get("msg") == "started")["malloc"]
+        self.assertIn(allocator, ("tcmalloc", "system"))
+        with open(f"/proc/{gw.pid}/maps") as f:
+            mapped = f.read()
+        self.assertEqual("libtcmalloc_minimal" in mapped, allocator == "tcmalloc", allocator)
+        self.assertEqual(request(self.cfg_port, "GET", "/x").status, 200)
+
     def test_flag_beats_env(self):
         """A command-line flag wins over its environment variable."""
         gw = self.start({"OBSGW_THREADS": "3"}, args=["--threads", "1"])

@@ -289,7 +289,7 @@ class RawUpstream:
         self.listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind((host, port))
-        self.listener.listen(64)
+        self.listener.listen(512)  # bursts of a few hundred connections arrive at once
         self.listener.settimeout(0.05)
         self.port = self.listener.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
