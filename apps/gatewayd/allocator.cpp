@@ -8,9 +8,9 @@ namespace gatewayd {
 
 const char* allocator_name() noexcept { return OBSGW_GATEWAYD_TCMALLOC ? "tcmalloc" : "system"; }
 
-void tune_allocator() noexcept {
+void release_free_memory() noexcept {
 #if OBSGW_GATEWAYD_TCMALLOC
-  MallocExtension_SetNumericProperty("tcmalloc.aggressive_memory_decommit", 1);
+  MallocExtension_ReleaseFreeMemory();
 #endif
 }
 

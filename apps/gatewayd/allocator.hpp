@@ -1,17 +1,16 @@
 #pragma once
-// The allocator gatewayd was linked with (see CMakeLists.txt), and its settings.
+// The allocator gatewayd was linked with (see CMakeLists.txt), and giving memory back to the system.
 
 namespace gatewayd {
 
 /// "tcmalloc" or "system".
 const char* allocator_name() noexcept;
 
-/// Call once at start. With tcmalloc: freed spans go back to the system at once, as glibc's large blocks do.
-/// Without it the buffers of a burst, which the io threads free after a quiet trim interval, would stay mapped
-/// in tcmalloc's page heap for good (measured: 74 MB resident after a 500-connection burst of 100 KB POSTs, none
-/// of it returned; with this, 40 MB at the peak and 20 MB once trimmed, as with glibc). A request's own
-/// allocations come from thread caches, so this costs nothing per request (same instruction count and no
-/// madvise calls under steady load).
-void tune_allocator() noexcept;
+/// Returns the allocator's free pages to the system. gatewayd calls it every 10 s, the io threads' trim interval
+/// for spare buffers: tcmalloc keeps freed spans mapped until asked (measured: 74 MB resident after a burst of
+/// 500 connections pushing 100 KB, none of it returned), where glibc unmaps large blocks by itself. Done in bulk
+/// from the main thread, it costs a request nothing, unlike tcmalloc's aggressive decommit, which would unmap
+/// and fault in again every block above 256 KB (a signed 1 MB body) on every request.
+void release_free_memory() noexcept;
 
 }  // namespace gatewayd

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -78,7 +79,6 @@ void note_untrusted_tenant_headers(const obsgw::Gateway& gateway, obsgw::Logger&
 }  // namespace
 
 int main(int argc, char** argv) {
-  gatewayd::tune_allocator();
   CLI::App app{"gatewayd: authenticating multi-tenant gateway for observability backends"};
   std::string config_path;
   bool check_only = false;
@@ -150,8 +150,13 @@ int main(int argc, char** argv) {
 
   const auto server_options = config.server;
   while (true) {
-    int sig = 0;
-    sigwait(&set, &sig);
+    // Between signals, every 10 s: what the io threads trimmed goes back to the system.
+    const timespec release_interval{10, 0};
+    const int sig = sigtimedwait(&set, nullptr, &release_interval);
+    if (sig < 0) {
+      gatewayd::release_free_memory();
+      continue;
+    }
     if (sig == SIGHUP) {
       try {
         obsgw::Config next = load(config_path, o);

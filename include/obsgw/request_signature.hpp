@@ -51,7 +51,8 @@ std::string sha256_hex(std::string_view data);
 std::string canonical_signature_string(std::string_view method, std::string_view target, std::int64_t timestamp,
                                        std::string_view key_id, const std::vector<std::string>& signed_headers,
                                        const Headers& headers, std::string_view body_sha256_hex);
-/// The same, written into `out` (replacing its content): a caller that keeps `out` allocates nothing.
+/// The same, written into `out` (replacing its content): a caller that keeps `out` allocates nothing. No
+/// argument may point into `out`.
 void canonical_signature_string(std::string& out, std::string_view method, std::string_view target,
                                 std::int64_t timestamp, std::string_view key_id,
                                 const std::vector<std::string>& signed_headers, const Headers& headers,

@@ -147,8 +147,9 @@ class EnvOverrideTest(unittest.TestCase):
             socket.create_connection(("127.0.0.1", self.cfg_port), timeout=2).close()
 
     def test_the_allocator_it_names_is_the_one_it_runs(self):
-        """The start line names gatewayd's allocator (tcmalloc, or glibc's in sanitizer builds), and a tcmalloc
-        build has it mapped: a linker that dropped the library would leave glibc's malloc in place unnoticed."""
+        """The start line names gatewayd's allocator (tcmalloc, or glibc's in sanitizer builds), and that is the
+        one in the process: a build that names one and runs the other would make every figure measured of it
+        misleading."""
         gw = self.start({})
         allocator = gw.wait_for_log(lambda l: l.get("msg") == "started")["malloc"]
         self.assertIn(allocator, ("tcmalloc", "system"))
