@@ -1,5 +1,7 @@
 #include "server/proxy_handler.hpp"
 
+#include <algorithm>
+
 #include <chrono>
 #include <exception>
 #include <optional>
@@ -82,12 +84,11 @@ asio::awaitable<void> ProxyHandler::handle(Exchange& ex, ClientConnection& down)
     for (const auto& policy : route.policies) {
       if (policy->body_limit() > 0 && !ex.buffered_body()) {
         std::optional<signing::Sha256Stream> digest;
-        if (ex.request().framing != BodyFraming::none)  // no body: a constant
-          for (const auto& p : route.policies)
-            if (p->body_limit() > 0 && p->needs_body_sha256(ex)) {
-              digest.emplace();
-              break;
-            }
+        const bool hashed = ex.request().framing != BodyFraming::none &&  // no body: a constant
+                            std::any_of(route.policies.begin(), route.policies.end(), [&](const auto& p) {
+                              return p->body_limit() > 0 && p->needs_body_sha256(ex);
+                            });
+        if (hashed) digest.emplace();
         std::string body = co_await down.read_whole_body(route.body_limit(), ec, digest ? &*digest : nullptr);
         if (ec) {
           auto r = error_response_for(ec);

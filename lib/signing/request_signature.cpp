@@ -192,7 +192,9 @@ SignatureVerifier::Result SignatureVerifier::check(std::string_view method, std:
   const std::string_view digest = body_sha256_hex.empty() ? std::string_view(computed = sha256_hex(body)) : body_sha256_hex;
   if (content->size() != digest.size() || CRYPTO_memcmp(content->data(), digest.data(), digest.size()) != 0)
     return Result::body_mismatch;
-  const std::string expected = key->sign(canonical_signature_string(method, target, ts, *kid, names, headers, digest));
+  thread_local std::string canonical, expected;  // per thread: no allocation per verified request
+  canonical_signature_string(canonical, method, target, ts, *kid, names, headers, digest);
+  key->sign(canonical, expected);
   if (signature->size() != expected.size() || CRYPTO_memcmp(signature->data(), expected.data(), expected.size()) != 0)
     return Result::bad_signature;
   if (key_id) *key_id = key->id();
