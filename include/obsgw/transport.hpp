@@ -38,6 +38,13 @@ class Transport {
 
   /// Reads at least one byte (or fails, with asio::error::eof at the end of the stream).
   asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec);
+  /// Plain TCP only: completes once bytes, the end of the stream or an error wait to be read, holding no buffer
+  /// meanwhile (an idle keep-alive connection then costs no read buffer). Follow it with read_now(). TLS has no
+  /// such wait (decrypted bytes may already be buffered inside the TLS stream): it fails with operation_not_supported.
+  asio::awaitable<void> wait_readable(std::error_code& ec);
+  /// Plain TCP only: reads what has already arrived, without waiting. Returns 0 with no error when nothing has
+  /// (yet); the end of the stream is asio::error::eof. On TLS it reads nothing and fails with operation_not_supported.
+  std::size_t read_now(asio::mutable_buffer buf, std::error_code& ec) noexcept;
   /// Writes every byte of `buf`.
   asio::awaitable<std::size_t> write(asio::const_buffer buf, std::error_code& ec);
   /// Writes every byte of every buffer, in one gathered write where possible. `bufs` must stay alive until

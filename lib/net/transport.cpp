@@ -58,6 +58,32 @@ asio::awaitable<std::size_t> Transport::read_some(asio::mutable_buffer buf, std:
   return std::get<1>(stream_).async_read_some(buf, token(ec));
 }
 
+namespace {
+asio::awaitable<void> not_supported(std::error_code& ec) {
+  ec = asio::error::operation_not_supported;
+  co_return;
+}
+}  // namespace
+
+asio::awaitable<void> Transport::wait_readable(std::error_code& ec) {
+  if (auto* s = std::get_if<0>(&stream_)) return s->async_wait(tcp::socket::wait_read, token(ec));
+  return not_supported(ec);
+}
+
+std::size_t Transport::read_now(asio::mutable_buffer buf, std::error_code& ec) noexcept {
+  ec = {};
+  auto* s = std::get_if<0>(&stream_);
+  if (s == nullptr) {
+    ec = asio::error::operation_not_supported;
+    return 0;
+  }
+  if (!s->non_blocking()) s->non_blocking(true, ec);  // a read that would wait fails instead
+  if (ec) return 0;
+  const std::size_t n = s->read_some(buf, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+  return n;
+}
+
 asio::awaitable<std::size_t> Transport::write(asio::const_buffer buf, std::error_code& ec) {
   if (auto* s = std::get_if<0>(&stream_)) return asio::async_write(*s, buf, token(ec));
   return asio::async_write(std::get<1>(stream_), buf, token(ec));

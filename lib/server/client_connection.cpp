@@ -10,6 +10,7 @@
 #include "obsgw/router.hpp"
 #include "server/errors.hpp"
 #include "server/metrics.hpp"
+#include "server/spare_request_state.hpp"
 #include "util/decimal.hpp"
 #include "util/json_escape.hpp"
 #include "util/request_id.hpp"
@@ -21,6 +22,8 @@ namespace {
 constexpr std::uint64_t kMaxDiscard = 64 * 1024;
 constexpr std::chrono::milliseconds kCloseLinger{1000};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// How long a keep-alive connection keeps its request memory after a response (see run()).
+constexpr std::chrono::milliseconds kKeepMemoryWhileIdle{1000};
 
 void append_content_length(std::string& out, std::uint64_t n) {
   out.append("Content-Length: ");
@@ -83,31 +86,42 @@ bool ClientConnection::end_read(std::size_t n, const std::error_code& ec) noexce
   return !ec;
 }
 
-asio::awaitable<std::size_t> ClientConnection::start_idle_read(std::chrono::milliseconds timeout, std::error_code& ec) {
+void ClientConnection::release_request_memory() noexcept {
   util::SpareBuffers::give_back(std::move(buf_));
   buf_ = {};
   begin_ = end_ = 0;
-  dog_.arm(timeout, &transport_);
-  return transport_.read_some(asio::buffer(idle_buf_), ec);
+  SpareRequestState::give_back(head_, out_);
 }
 
-bool ClientConnection::end_idle_read(std::size_t n, const std::error_code& ec) {
+bool ClientConnection::read_first_bytes(std::error_code& ec) {
+  buf_ = util::SpareBuffers::take(util::SpareBuffers::kHeadSize);
+  const std::size_t n = transport_.read_now(asio::buffer(buf_), ec);
+  if (n == 0) {  // the end of the stream, an error, or a stale readiness with nothing behind it
+    util::SpareBuffers::give_back(std::move(buf_));
+    buf_ = {};
+    return static_cast<bool>(ec);
+  }
+  end_ = n;
+  SpareRequestState::take(head_, out_);
+  return true;
+}
+
+asio::awaitable<std::size_t> ClientConnection::start_tls_idle_read(std::chrono::milliseconds timeout,
+                                                                   std::error_code& ec) {
+  if (!tls_idle_buf_) tls_idle_buf_ = std::make_unique<TlsIdleBuffer>();
+  dog_.arm(timeout, &transport_);
+  return transport_.read_some(asio::buffer(*tls_idle_buf_), ec);
+}
+
+bool ClientConnection::end_tls_idle_read(std::size_t n, const std::error_code& ec) {
   dog_.disarm();
   if (n > 0) {
     buf_ = util::SpareBuffers::take(util::SpareBuffers::kHeadSize);
-    std::memcpy(buf_.data(), idle_buf_.data(), n);
+    std::memcpy(buf_.data(), tls_idle_buf_->data(), n);
     end_ = n;
+    SpareRequestState::take(head_, out_);
   }
   return !ec;
-}
-
-std::size_t ClientConnection::read_arrived() noexcept {
-  auto& socket = transport_.socket();
-  std::error_code ec;
-  if (!socket.non_blocking()) socket.non_blocking(true, ec);  // a read that would wait fails instead
-  if (ec) return 0;
-  const std::size_t n = socket.read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_), ec);
-  return ec ? 0 : n;  // nothing yet (would block), or an error the next awaited read reports
 }
 
 void ClientConnection::use_body_buffer() {
@@ -136,11 +150,41 @@ asio::awaitable<void> ClientConnection::run() {
     if (begin_ == end_) {
       if (draining_) break;
       idle_ = true;
-      // Between requests the buffer goes back to the thread's spares: ten thousand idle clients then hold ten
-      // thousand small idle_buf_s, not request buffers. A busy connection takes a buffer back at once (no malloc,
-      // no zero-filling); its first read is at most idle_buf_ long, which for a body means the same number of
-      // reads as a first read into a head-sized buffer.
-      bool ok = end_idle_read(co_await start_idle_read(options_.timeouts.idle, ec), ec);
+      begin_ = end_ = 0;
+      std::chrono::milliseconds idle_left = options_.timeouts.idle;
+      bool ok = false;
+      bool keep_waiting = true;
+      if (!buf_.empty()) {
+        // A busy connection's next request comes soon: for a moment it keeps its memory and simply reads, the
+        // cheapest wait there is (an attempt that finds nothing yet costs one system call, as the readiness wait
+        // below does, but that wait also goes through epoll_ctl and the reactor for every request). A body
+        // buffer goes back first: the wait needs a head buffer at most.
+        if (buf_.size() != util::SpareBuffers::kHeadSize) {
+          util::SpareBuffers::give_back(std::move(buf_));
+          buf_ = util::SpareBuffers::take(util::SpareBuffers::kHeadSize);
+        }
+        const auto window = std::min(kKeepMemoryWhileIdle, idle_left);
+        ok = end_read(co_await start_read(window, ec), ec);
+        keep_waiting = !ok && dog_.expired() && !draining_ && window < idle_left;
+        idle_left -= window;
+      }
+      if (keep_waiting) {
+        // Idle for longer: the connection holds no request memory. Its buffer, parsed head and response head go
+        // back to the thread's spares, and plain TCP waits for readability without a buffer, taking one only when
+        // the next request arrives. So ten thousand idle clients hold none of it. TLS reads into a small buffer
+        // of its own instead: decrypted bytes may already wait inside the TLS stream, where no readiness shows.
+        release_request_memory();
+        if (transport_.is_tls()) {
+          ok = end_tls_idle_read(co_await start_tls_idle_read(idle_left, ec), ec);
+        } else {
+          do {
+            dog_.arm(idle_left, &transport_);
+            co_await transport_.wait_readable(ec);
+            dog_.disarm();
+          } while (!ec && !read_first_bytes(ec));
+          ok = !ec;
+        }
+      }
       idle_ = false;
       if (!ok) break;  // closed, idle timeout or drain
     }
@@ -179,7 +223,7 @@ asio::awaitable<void> ClientConnection::run() {
     body_done_ = head.framing == BodyFraming::none;
     continue_sent_ = false;
     body_error_.reset();
-    chunked_.reset();
+    if (chunked_) chunked_->reset();
     out_.clear();
     head_sent_ = response_done_ = chunked_out_ = no_body_out_ = response_policies_failed_ = false;
     keep_alive_ = head.keep_alive && !draining_;
@@ -238,8 +282,10 @@ asio::awaitable<void> ClientConnection::close_gracefully() {
   dog_.arm(kCloseLinger, &transport_);
   co_await transport_.shutdown();
   std::error_code ec;
-  char sink[4096];
   std::size_t total = 0;
+  // What arrives now is thrown away, so every connection of the thread can read into one sink: a sink in this
+  // frame would cost each of ten thousand connections draining at once another 4 KB.
+  thread_local std::array<char, 4096> sink;
   while (!ec && total < (1u << 20)) total += co_await transport_.read_some(asio::buffer(sink), ec);
   dog_.disarm();
   transport_.close();
@@ -286,7 +332,8 @@ asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& e
       body_topped_up_ = true;
       if (buf_.size() < util::SpareBuffers::kBodySize) use_body_buffer();
       else make_room(util::SpareBuffers::kBodySize / 2);
-      end_ += read_arrived();
+      std::error_code ignored;  // nothing yet, or an error the next awaited read reports
+      end_ += transport_.read_now(asio::buffer(buf_.data() + end_, buf_.size() - end_), ignored);
     }
     if (begin_ < end_) {
       if (body_framing_ == BodyFraming::content_length) {
@@ -299,7 +346,8 @@ asio::awaitable<std::string_view> ClientConnection::read_body(std::error_code& e
         if (exchange_) exchange_->outcome.bytes_in += n;
         co_return piece;
       }
-      auto step = chunked_.decode({buf_.data() + begin_, end_ - begin_});
+      if (!chunked_) chunked_ = std::make_unique<http::ChunkedDecoder>(400);
+      auto step = chunked_->decode({buf_.data() + begin_, end_ - begin_});
       if (step.error) {
         co_return fail_body(GatewayError::bad_body_encoding, ec);
       }

@@ -3,6 +3,7 @@
 // implements the Downstream side (request body in, response out) with limits and deadlines.
 
 #include <array>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -75,14 +76,17 @@ class ClientConnection final : public Downstream {
   //   if (!end_read(co_await start_read(timeout, ec), ec)) ...
   asio::awaitable<std::size_t> start_read(std::chrono::milliseconds timeout, std::error_code& ec);
   bool end_read(std::size_t n, const std::error_code& ec) noexcept;
-  // The wait for the next request: buf_ goes back to the thread's spares, the first bytes arrive in idle_buf_,
-  // and end_idle_read moves them into a buffer taken from the spares.
-  asio::awaitable<std::size_t> start_idle_read(std::chrono::milliseconds timeout, std::error_code& ec);
-  bool end_idle_read(std::size_t n, const std::error_code& ec);
+  // Gives buf_, head_ and out_ to the thread's spares before the wait for the next request.
+  void release_request_memory() noexcept;
+  // After a wait for readability (plain TCP): takes a head buffer and reads into it what has arrived. False when
+  // nothing had (a stale readiness): the buffer goes back and the wait starts again.
+  bool read_first_bytes(std::error_code& ec);
+  // The wait for the next request on TLS: the first bytes arrive in tls_idle_buf_, and end_tls_idle_read moves them
+  // into a buffer taken from the spares.
+  asio::awaitable<std::size_t> start_tls_idle_read(std::chrono::milliseconds timeout, std::error_code& ec);
+  bool end_tls_idle_read(std::size_t n, const std::error_code& ec);
   // Streams a body through a kBodySize buffer, keeping the bytes not yet consumed.
   void use_body_buffer();
-  // Appends to buf_ what has already arrived on a plain socket, without waiting; returns the byte count.
-  std::size_t read_arrived() noexcept;
   void make_room(std::size_t min_free);
   // Writes out_ (a pending head) followed by up to three more pieces, in one gathered write:
   //   if (!write_at_once(a, b, c, ec)) co_await write_rest(ec);
@@ -106,12 +110,15 @@ class ClientConnection final : public Downstream {
   net::Watchdog dog_;
   http::RequestParser parser_;
 
-  RequestHead head_;  // parsed into; lent to each Exchange and taken back, so its memory is reused
+  // Parsed into; lent to each Exchange and taken back. Its memory, and out_'s, is given to the thread's spares while
+  // the connection waits for its next request (SpareRequestState).
+  RequestHead head_;
   util::IoBuffer buf_;  // empty between requests (see util::SpareBuffers)
   std::size_t begin_ = 0, end_ = 0;
-  // The first bytes of the next request. Big enough for most heads (a bearer token included) in one read; a
-  // longer head costs one more read.
-  std::array<char, 2048> idle_buf_;
+  // TLS only: the first bytes of the next request. Big enough for most heads (a bearer token included) in one
+  // read; a longer head costs one more read.
+  using TlsIdleBuffer = std::array<char, 2048>;
+  std::unique_ptr<TlsIdleBuffer> tls_idle_buf_;
 
   Exchange* exchange_ = nullptr;
   // request body state
@@ -122,7 +129,7 @@ class ClientConnection final : public Downstream {
   bool body_topped_up_ = false;  // the first piece was topped up (see read_body)
   bool continue_sent_ = false;
   std::optional<GatewayError> body_error_;  // the body could not be read (malformed, too large, too slow)
-  http::ChunkedDecoder chunked_{400};
+  std::unique_ptr<http::ChunkedDecoder> chunked_;  // made for the first chunked body: most clients never send one
   // response state
   std::string out_;           // serialized head waiting to go out with the first body bytes
   std::array<asio::const_buffer, 4> gather_;  // the buffers of the write in progress (one at a time)

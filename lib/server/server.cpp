@@ -24,6 +24,7 @@
 #include "server/client_connection.hpp"
 #include "server/metrics.hpp"
 #include "server/proxy_handler.hpp"
+#include "server/spare_request_state.hpp"
 #include "util/spare_buffers.hpp"
 
 namespace obsgw {
@@ -103,8 +104,8 @@ struct Server::Impl {
   std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
 
-  // Each io thread, every SpareBuffers::kTrimInterval: spare buffers unused since the previous round are freed,
-  // so memory returns after a burst even when no request follows it.
+  // Each io thread, every SpareBuffers::kTrimInterval: spare buffers and request heads unused since the previous
+  // round are freed, so memory returns after a burst even when no request follows it.
   static asio::awaitable<void> housekeeping(Worker& w) {
     asio::steady_timer timer(w.io);
     while (!w.draining) {
@@ -113,6 +114,7 @@ struct Server::Impl {
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (ec || w.draining) break;
       util::SpareBuffers::trim();
+      detail::SpareRequestState::trim();
     }
   }
 
@@ -152,8 +154,10 @@ struct Server::Impl {
     s.close(ec);
   }
 
-  asio::awaitable<void> serve(Worker& w, tcp::socket socket, std::shared_ptr<asio::ssl::context> tls_ctx,
-                              detail::RequestHandler& handler) {
+  // Not a coroutine on purpose: its locals (a second Transport among them) would otherwise take room in the frame
+  // of serve(), and so in every connection's memory for its whole life.
+  detail::ClientConnection make_connection(tcp::socket socket, asio::ssl::context* tls_ctx,
+                                           detail::RequestHandler& handler) {
     ConnectionInfo info;
     std::error_code ec;
     auto peer = socket.remote_endpoint(ec);
@@ -167,7 +171,12 @@ struct Server::Impl {
     info.peer_ip = addr.to_string();
     socket.set_option(tcp::no_delay(true), ec);
     Transport t = tls_ctx ? Transport(std::move(socket), *tls_ctx) : Transport(std::move(socket));
-    detail::ClientConnection conn(std::move(t), info, options, handler);
+    return detail::ClientConnection(std::move(t), std::move(info), options, handler);
+  }
+
+  asio::awaitable<void> serve(Worker& w, tcp::socket socket, std::shared_ptr<asio::ssl::context> tls_ctx,
+                              detail::RequestHandler& handler) {
+    detail::ClientConnection conn = make_connection(std::move(socket), tls_ctx.get(), handler);
     w.connections.insert(&conn);
     try {
       co_await conn.run();

@@ -1,14 +1,10 @@
 #include "util/spare_buffers.hpp"
 
-#include <chrono>
+#include "util/spare_pool.hpp"
 
 namespace obsgw::util {
 
 namespace {
-
-using clock = std::chrono::steady_clock;
-
-constexpr std::size_t kTrimCheckEvery = 256;  // give-backs between two clock reads
 
 // Upper bounds of what one thread keeps (at most 32 + 64 + 64 MB, only ever after that many requests were in
 // flight at once on the thread).
@@ -20,28 +16,10 @@ constexpr SizeClass kClasses[] = {{SpareBuffers::kHeadSize, 4096}, {SpareBuffers
                                   {SpareBuffers::kBodySize, 512}};
 constexpr std::size_t kClassCount = sizeof kClasses / sizeof kClasses[0];
 
-struct Spares {
-  std::vector<IoBuffer> list;
-  std::size_t low_water = 0;  // the fewest spares since the last trim: that many were never needed
-};
-
 struct ThreadSpares {
-  Spares classes[kClassCount];
-  std::size_t gives = 0;
-  clock::time_point next_trim = clock::now() + SpareBuffers::kTrimInterval;
-
-  void maybe_trim() noexcept {
-    if (++gives % kTrimCheckEvery != 0) return;
-    const auto now = clock::now();
-    if (now >= next_trim) trim(now);
-  }
-  void trim(clock::time_point now) noexcept {
-    next_trim = now + SpareBuffers::kTrimInterval;
-    for (auto& c : classes) {
-      c.list.resize(c.list.size() - c.low_water);
-      c.low_water = c.list.size();
-    }
-  }
+  SparePool<IoBuffer> classes[kClassCount] = {SparePool<IoBuffer>(kClasses[0].max_spare),
+                                              SparePool<IoBuffer>(kClasses[1].max_spare),
+                                              SparePool<IoBuffer>(kClasses[2].max_spare)};
 };
 
 thread_local ThreadSpares t_spares;
@@ -56,32 +34,24 @@ int class_of(std::size_t size) {
 
 IoBuffer SpareBuffers::take(std::size_t size) {
   const int c = class_of(size);
-  if (c < 0 || t_spares.classes[c].list.empty()) return IoBuffer(size);
-  auto& spares = t_spares.classes[c];
-  IoBuffer buf = std::move(spares.list.back());
-  spares.list.pop_back();
-  if (spares.list.size() < spares.low_water) spares.low_water = spares.list.size();
+  IoBuffer buf;
+  if (c < 0 || !t_spares.classes[c].take(buf)) return IoBuffer(size);
   return buf;
 }
 
 void SpareBuffers::give_back(IoBuffer&& buf) noexcept {
   IoBuffer mine = std::move(buf);  // freed at return unless kept
   const int c = class_of(mine.size());
-  if (c < 0) return;
-  auto& spares = t_spares.classes[c];
-  if (spares.list.size() >= kClasses[c].max_spare) return;
-  try {
-    spares.list.push_back(std::move(mine));
-  } catch (...) {  // no memory for the list's growth: the buffer is simply freed
-  }
-  t_spares.maybe_trim();
+  if (c >= 0) t_spares.classes[c].give_back(std::move(mine));
 }
 
-void SpareBuffers::trim() noexcept { t_spares.trim(clock::now()); }
+void SpareBuffers::trim() noexcept {
+  for (auto& c : t_spares.classes) c.trim();
+}
 
 std::size_t SpareBuffers::spare_count() noexcept {
   std::size_t n = 0;
-  for (const auto& c : t_spares.classes) n += c.list.size();
+  for (const auto& c : t_spares.classes) n += c.size();
   return n;
 }
 

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/spare_pool.hpp"
+
 namespace obsgw::util {
 
 // An allocator whose value-initialisation is default-initialisation: growing an I/O buffer does not zero-fill it,
@@ -38,10 +40,8 @@ using IoBuffer = std::vector<char, NoZeroFill<char>>;
 // A pooled upstream connection likewise holds none while idle. So ten thousand idle clients (or a thousand pooled
 // upstream connections) do not hold a buffer each, while busy connections take and return buffers without malloc.
 //
-// The spares follow the load: a thread keeps as many as its peak of requests in flight needed (up to a bound per
-// size), and every ten seconds frees those that stayed unused since the previous check, so memory returns after
-// a burst: checked as buffers come back, and by the server's io threads on a timer (trim()), so that a burst
-// followed by silence does not keep its peak either.
+// The spares follow the load (util::SparePool, one per size): a thread keeps as many as its peak of requests in
+// flight needed, up to a bound per size, and frees those that stayed unused for kTrimInterval.
 //
 // Every connection runs on one io thread for its whole life, so the spares are per thread and take no lock.
 class SpareBuffers {
@@ -59,7 +59,7 @@ class SpareBuffers {
   // Frees this thread's spares that stayed unused since the previous trim (by this call or by give_back's own
   // check). Called every kTrimInterval on each io thread.
   static void trim() noexcept;
-  static constexpr std::chrono::seconds kTrimInterval{10};
+  static constexpr std::chrono::seconds kTrimInterval = SparePool<IoBuffer>::kTrimInterval;
   // Spare buffers this thread holds now, of all sizes (for tests).
   static std::size_t spare_count() noexcept;
 };

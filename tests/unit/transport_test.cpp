@@ -172,5 +172,86 @@ TEST(Transport, WriteNowToAClosedPeerFails) {
   EXPECT_TRUE(ec == asio::error::connection_reset || ec == asio::error::broken_pipe) << ec.message();
 }
 
+
+// The wait an idle keep-alive connection uses: no buffer while waiting, then a read that never waits.
+TEST(Transport, WaitReadableThenReadNow) {
+  asio::io_context io;
+  auto [w, r] = connected_pair(io);
+  Transport t(std::move(r));
+  std::array<char, 64> buf{};
+  std::error_code ec;
+  EXPECT_EQ(t.read_now(asio::buffer(buf), ec), 0u);  // nothing has arrived: no bytes, no error, no wait
+  EXPECT_FALSE(ec) << ec.message();
+
+  bool woke = false;
+  std::error_code wait_ec;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await t.wait_readable(wait_ec);
+    woke = true;
+  }, asio::detached);
+  io.run_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(woke) << "the wait completed with nothing to read";
+  asio::write(w, asio::buffer(std::string("GET / HTTP/1.1\r\n")));
+  io.restart();
+  io.run_for(std::chrono::seconds(5));
+  ASSERT_TRUE(woke);
+  EXPECT_FALSE(wait_ec) << wait_ec.message();
+  EXPECT_EQ(std::string(buf.data(), t.read_now(asio::buffer(buf), ec)), "GET / HTTP/1.1\r\n");
+  EXPECT_FALSE(ec);
+
+  w.close();  // the end of the stream: readable, and read_now says eof
+  woke = false;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await t.wait_readable(wait_ec);
+    woke = true;
+  }, asio::detached);
+  io.restart();
+  io.run_for(std::chrono::seconds(5));
+  ASSERT_TRUE(woke);
+  EXPECT_EQ(t.read_now(asio::buffer(buf), ec), 0u);
+  EXPECT_EQ(ec, asio::error::eof);
+}
+
+// A cancelled wait (an idle timeout, a drain) completes with operation_aborted.
+TEST(Transport, WaitReadableIsCancelled) {
+  asio::io_context io;
+  auto [w, r] = connected_pair(io);
+  Transport t(std::move(r));
+  bool woke = false;
+  std::error_code wait_ec;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await t.wait_readable(wait_ec);
+    woke = true;
+  }, asio::detached);
+  io.run_for(std::chrono::milliseconds(20));
+  t.cancel();
+  io.restart();
+  io.run_for(std::chrono::seconds(5));
+  ASSERT_TRUE(woke);
+  EXPECT_EQ(wait_ec, asio::error::operation_aborted);
+}
+
+// TLS has no readiness that shows decrypted bytes: both calls refuse rather than mislead.
+TEST(Transport, WaitReadableAndReadNowAreForPlainTcpOnly) {
+  asio::io_context io;
+  auto [w, r] = connected_pair(io);
+  asio::ssl::context tls(asio::ssl::context::tls_client);
+  Transport t(std::move(r), tls);
+  asio::write(w, asio::buffer(std::string("bytes")));
+  std::array<char, 16> buf{};
+  std::error_code ec;
+  EXPECT_EQ(t.read_now(asio::buffer(buf), ec), 0u);
+  EXPECT_EQ(ec, asio::error::operation_not_supported);
+  std::error_code wait_ec;
+  bool woke = false;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await t.wait_readable(wait_ec);
+    woke = true;
+  }, asio::detached);
+  io.run_for(std::chrono::seconds(5));
+  ASSERT_TRUE(woke);
+  EXPECT_EQ(wait_ec, asio::error::operation_not_supported);
+}
+
 }  // namespace
 }  // namespace obsgw
