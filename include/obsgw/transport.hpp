@@ -3,6 +3,7 @@
 /// A byte stream over TCP, with or without TLS, read and written from coroutines.
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -77,7 +78,13 @@ class Transport {
   bool is_open() const noexcept;
 
  private:
-  std::variant<tcp::socket, asio::ssl::stream<tcp::socket>> stream_;
+  using TlsStream = asio::ssl::stream<tcp::socket>;
+  TlsStream* tls() noexcept {
+    auto* p = std::get_if<1>(&stream_);
+    return p ? p->get() : nullptr;
+  }
+  // The TLS stream (over 300 bytes) lives apart: plain connections, the many idle ones included, do not pay for it.
+  std::variant<tcp::socket, std::unique_ptr<TlsStream>> stream_;
 };
 
 }  // namespace obsgw

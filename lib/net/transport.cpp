@@ -18,26 +18,26 @@ auto token(std::error_code& ec) { return asio::redirect_error(asio::use_awaitabl
 Transport::Transport(tcp::socket socket) : stream_(std::in_place_index<0>, std::move(socket)) {}
 
 Transport::Transport(tcp::socket socket, asio::ssl::context& tls)
-    : stream_(std::in_place_index<1>, std::move(socket), tls) {}
+    : stream_(std::in_place_index<1>, std::make_unique<TlsStream>(std::move(socket), tls)) {}
 
 Transport::tcp::socket& Transport::socket() noexcept {
   if (auto* s = std::get_if<0>(&stream_)) return *s;
-  return std::get<1>(stream_).next_layer();
+  return tls()->next_layer();
 }
 
 bool Transport::is_open() const noexcept {
   if (auto* s = std::get_if<0>(&stream_)) return s->is_open();
-  return std::get<1>(stream_).next_layer().is_open();
+  return std::get<1>(stream_)->next_layer().is_open();
 }
 
 asio::awaitable<void> Transport::handshake_as_server(std::error_code& ec) {
   ec = {};
-  if (auto* s = std::get_if<1>(&stream_)) co_await s->async_handshake(asio::ssl::stream_base::server, token(ec));
+  if (auto* s = tls()) co_await s->async_handshake(asio::ssl::stream_base::server, token(ec));
 }
 
 asio::awaitable<void> Transport::handshake_as_client(std::string_view server_name, bool verify, std::error_code& ec) {
   ec = {};
-  auto* s = std::get_if<1>(&stream_);
+  auto* s = tls();
   if (s == nullptr) co_return;
   std::string name(server_name);
   // SNI must not be an IP address literal (RFC 6066 3).
@@ -55,7 +55,7 @@ asio::awaitable<void> Transport::handshake_as_client(std::string_view server_nam
 
 asio::awaitable<std::size_t> Transport::read_some(asio::mutable_buffer buf, std::error_code& ec) {
   if (auto* s = std::get_if<0>(&stream_)) return s->async_read_some(buf, token(ec));
-  return std::get<1>(stream_).async_read_some(buf, token(ec));
+  return tls()->async_read_some(buf, token(ec));
 }
 
 namespace {
@@ -86,12 +86,12 @@ std::size_t Transport::read_now(asio::mutable_buffer buf, std::error_code& ec) n
 
 asio::awaitable<std::size_t> Transport::write(asio::const_buffer buf, std::error_code& ec) {
   if (auto* s = std::get_if<0>(&stream_)) return asio::async_write(*s, buf, token(ec));
-  return asio::async_write(std::get<1>(stream_), buf, token(ec));
+  return asio::async_write(*tls(), buf, token(ec));
 }
 
 asio::awaitable<std::size_t> Transport::write(std::span<const asio::const_buffer> bufs, std::error_code& ec) {
   if (auto* s = std::get_if<0>(&stream_)) return asio::async_write(*s, bufs, token(ec));
-  return asio::async_write(std::get<1>(stream_), bufs, token(ec));
+  return asio::async_write(*tls(), bufs, token(ec));
 }
 
 std::size_t Transport::write_now(std::span<const asio::const_buffer> bufs, std::error_code& ec) noexcept {
@@ -145,7 +145,7 @@ void Transport::cancel() noexcept {
 asio::awaitable<void> Transport::shutdown() {
   std::error_code ec;
   // TLS: send close_notify (and wait for the peer's; callers bound this with a deadline).
-  if (auto* s = std::get_if<1>(&stream_)) co_await s->async_shutdown(token(ec));
+  if (auto* s = tls()) co_await s->async_shutdown(token(ec));
   socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 

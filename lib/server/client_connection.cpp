@@ -24,6 +24,9 @@ constexpr std::chrono::milliseconds kCloseLinger{1000};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // How long a keep-alive connection keeps its request memory after a response (see run()).
 constexpr std::chrono::milliseconds kKeepMemoryWhileIdle{1000};
+// The first read of a busy connection's next request: most heads (a bearer token included) fit, and a body that
+// came with its head is moved into a body buffer (read_body) by at most this much copying.
+constexpr std::size_t kFirstRead = 2048;
 
 void append_content_length(std::string& out, std::uint64_t n) {
   out.append("Content-Length: ");
@@ -75,9 +78,10 @@ void ClientConnection::make_room(std::size_t min_free) {
   if (buf_.size() - end_ < min_free) buf_.resize(end_ + min_free);
 }
 
-asio::awaitable<std::size_t> ClientConnection::start_read(std::chrono::milliseconds timeout, std::error_code& ec) {
+asio::awaitable<std::size_t> ClientConnection::start_read(std::chrono::milliseconds timeout, std::error_code& ec,
+                                                          std::size_t at_most) {
   dog_.arm(timeout, &transport_);
-  return transport_.read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_), ec);
+  return transport_.read_some(asio::buffer(buf_.data() + end_, std::min(at_most, buf_.size() - end_)), ec);
 }
 
 bool ClientConnection::end_read(std::size_t n, const std::error_code& ec) noexcept {
@@ -154,17 +158,18 @@ asio::awaitable<void> ClientConnection::run() {
       std::chrono::milliseconds idle_left = options_.timeouts.idle;
       bool ok = false;
       bool keep_waiting = true;
-      if (!buf_.empty()) {
+      if (!buf_.empty() && !transport_.is_tls()) {
         // A busy connection's next request comes soon: for a moment it keeps its memory and simply reads, the
         // cheapest wait there is (an attempt that finds nothing yet costs one system call, as the readiness wait
         // below does, but that wait also goes through epoll_ctl and the reactor for every request). A body
-        // buffer goes back first: the wait needs a head buffer at most.
+        // buffer goes back first: the wait needs a head buffer at most. Not on TLS: a read cancelled at the end of
+        // the window could cut short a record the TLS engine was writing meanwhile (a key update's answer).
         if (buf_.size() != util::SpareBuffers::kHeadSize) {
           util::SpareBuffers::give_back(std::move(buf_));
           buf_ = util::SpareBuffers::take(util::SpareBuffers::kHeadSize);
         }
         const auto window = std::min(kKeepMemoryWhileIdle, idle_left);
-        ok = end_read(co_await start_read(window, ec), ec);
+        ok = end_read(co_await start_read(window, ec, kFirstRead), ec);
         keep_waiting = !ok && dog_.expired() && !draining_ && window < idle_left;
         idle_left -= window;
       }
@@ -174,15 +179,21 @@ asio::awaitable<void> ClientConnection::run() {
         // the next request arrives. So ten thousand idle clients hold none of it. TLS reads into a small buffer
         // of its own instead: decrypted bytes may already wait inside the TLS stream, where no readiness shows.
         release_request_memory();
+        ec = {};  // the window's cancelled read
         if (transport_.is_tls()) {
           ok = end_tls_idle_read(co_await start_tls_idle_read(idle_left, ec), ec);
         } else {
-          do {
-            dog_.arm(idle_left, &transport_);
+          const auto idle_until = net::coarse_now() + idle_left;
+          bool arrived = false;
+          while (!arrived && !ec && !draining_) {
+            // Again only after a stale readiness (nothing to read): the idle timeout still counts from the start.
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(idle_until - net::coarse_now());
+            dog_.arm(std::max(left, std::chrono::milliseconds(1)), &transport_);
             co_await transport_.wait_readable(ec);
             dog_.disarm();
-          } while (!ec && !read_first_bytes(ec));
-          ok = !ec;
+            if (!ec) arrived = read_first_bytes(ec);
+          }
+          ok = arrived && !ec;
         }
       }
       idle_ = false;

@@ -74,7 +74,8 @@ class ClientConnection final : public Downstream {
  private:
   // A read into the free end of buf_, in two halves so that no coroutine frame is made for it:
   //   if (!end_read(co_await start_read(timeout, ec), ec)) ...
-  asio::awaitable<std::size_t> start_read(std::chrono::milliseconds timeout, std::error_code& ec);
+  asio::awaitable<std::size_t> start_read(std::chrono::milliseconds timeout, std::error_code& ec,
+                                          std::size_t at_most = SIZE_MAX);
   bool end_read(std::size_t n, const std::error_code& ec) noexcept;
   // Gives buf_, head_ and out_ to the thread's spares before the wait for the next request.
   void release_request_memory() noexcept;
@@ -113,7 +114,7 @@ class ClientConnection final : public Downstream {
   // Parsed into; lent to each Exchange and taken back. Its memory, and out_'s, is given to the thread's spares while
   // the connection waits for its next request (SpareRequestState).
   RequestHead head_;
-  util::IoBuffer buf_;  // empty between requests (see util::SpareBuffers)
+  util::IoBuffer buf_;  // given back a moment after a response (see run() and util::SpareBuffers)
   std::size_t begin_ = 0, end_ = 0;
   // TLS only: the first bytes of the next request. Big enough for most heads (a bearer token included) in one
   // read; a longer head costs one more read.

@@ -17,7 +17,8 @@ class SpareRequestState {
   // with their memory; otherwise leaves both as they are.
   static void take(RequestHead& head, std::string& response_head) noexcept;
   // Keeps the memory of `head` and `response_head` for a later take() on this thread, or frees it when the spares
-  // are at their bound. Both are left empty, owning no memory.
+  // are at their bound or the state is unusually large (a head near the size limit). Both are left empty, owning no
+  // memory (a head that never held a request is left as it is: it owns none).
   static void give_back(RequestHead& head, std::string& response_head) noexcept;
   // Frees the spares no take() needed since the previous trim. Called by each io thread on its trim timer.
   static void trim() noexcept;

@@ -19,6 +19,8 @@ namespace obsgw::util {
 // Not thread-safe: one pool per thread (thread_local), and every object goes back to the thread it came from.
 template <class T>
 class SparePool {
+  static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_move_assignable_v<T>,
+                "give_back() and take() must not throw");
   using clock = std::chrono::steady_clock;
 
  public:
@@ -27,7 +29,7 @@ class SparePool {
   explicit SparePool(std::size_t max_spare) noexcept : max_spare_(max_spare) {}
 
   // Moves a spare into `out` and returns true; false when there is none (`out` is left alone).
-  bool take(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
+  bool take(T& out) noexcept {
     if (list_.empty()) return false;
     out = std::move(list_.back());
     list_.pop_back();
