@@ -173,6 +173,15 @@ TEST(Transport, WriteNowToAClosedPeerFails) {
 }
 
 
+// Starts t.wait_readable(); `woke` turns true when it completes, with its error in `ec`.
+void start_wait(asio::io_context& io, Transport& t, bool& woke, std::error_code& ec) {
+  woke = false;
+  asio::co_spawn(io, [&t, &woke, &ec]() -> asio::awaitable<void> {
+    co_await t.wait_readable(ec);
+    woke = true;
+  }, asio::detached);
+}
+
 // The wait an idle keep-alive connection uses: no buffer while waiting, then a read that never waits.
 TEST(Transport, WaitReadableThenReadNow) {
   asio::io_context io;
@@ -185,10 +194,7 @@ TEST(Transport, WaitReadableThenReadNow) {
 
   bool woke = false;
   std::error_code wait_ec;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await t.wait_readable(wait_ec);
-    woke = true;
-  }, asio::detached);
+  start_wait(io, t, woke, wait_ec);
   io.run_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(woke) << "the wait completed with nothing to read";
   asio::write(w, asio::buffer(std::string("GET / HTTP/1.1\r\n")));
@@ -200,11 +206,7 @@ TEST(Transport, WaitReadableThenReadNow) {
   EXPECT_FALSE(ec);
 
   w.close();  // the end of the stream: readable, and read_now says eof
-  woke = false;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await t.wait_readable(wait_ec);
-    woke = true;
-  }, asio::detached);
+  start_wait(io, t, woke, wait_ec);
   io.restart();
   io.run_for(std::chrono::seconds(5));
   ASSERT_TRUE(woke);
@@ -219,10 +221,7 @@ TEST(Transport, WaitReadableIsCancelled) {
   Transport t(std::move(r));
   bool woke = false;
   std::error_code wait_ec;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await t.wait_readable(wait_ec);
-    woke = true;
-  }, asio::detached);
+  start_wait(io, t, woke, wait_ec);
   io.run_for(std::chrono::milliseconds(20));
   t.cancel();
   io.restart();
@@ -244,10 +243,7 @@ TEST(Transport, WaitReadableAndReadNowAreForPlainTcpOnly) {
   EXPECT_EQ(ec, asio::error::operation_not_supported);
   std::error_code wait_ec;
   bool woke = false;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await t.wait_readable(wait_ec);
-    woke = true;
-  }, asio::detached);
+  start_wait(io, t, woke, wait_ec);
   io.run_for(std::chrono::seconds(5));
   ASSERT_TRUE(woke);
   EXPECT_EQ(wait_ec, asio::error::operation_not_supported);
