@@ -1,7 +1,6 @@
 #include "server/proxy_handler.hpp"
 
 #include <algorithm>
-
 #include <chrono>
 #include <exception>
 #include <optional>

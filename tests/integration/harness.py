@@ -648,3 +648,10 @@ def make_ca_and_leaf(directory, names=("localhost",), ips=(LOCALHOST,)):
              "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf", cwd=directory)
     return {k: os.path.join(directory, v) for k, v in
             {"ca": "ca.pem", "cert": "cert.pem", "key": "key.pem"}.items()}
+
+
+def class_certs(test_class, prefix="obsgw-tls-"):
+    """make_ca_and_leaf() in a temporary directory that goes when `test_class`'s tests are done (setUpClass)."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    test_class.addClassCleanup(shutil.rmtree, directory, True)
+    return make_ca_and_leaf(directory)

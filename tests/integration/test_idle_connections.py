@@ -8,15 +8,13 @@ past that second, plain and TLS."""
 
 import os
 import resource
-import shutil
 import signal
 import socket
 import ssl
-import tempfile
 import time
 import unittest
 
-from harness import (GATEWAYD, LOCALHOST, Gateway, HttpConnection, build_request, concurrently, make_ca_and_leaf,
+from harness import (GATEWAYD, LOCALHOST, Gateway, HttpConnection, build_request, class_certs, concurrently,
                      make_config, route, upstream_entry)
 from upstream import EchoUpstream, RawUpstream, read_exact, read_request_head
 
@@ -153,9 +151,7 @@ class IdlePastTheKeepWindowTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="obsgw-idle-")
-        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
-        cls.certs = make_ca_and_leaf(cls.dir)
+        cls.certs = class_certs(cls, prefix="obsgw-idle-")
         cls.up = EchoUpstream()
         cls.addClassCleanup(cls.up.stop)
         cls.cfg = make_config({"echo": upstream_entry(cls.up.url)}, [route("echo", "echo", path_prefix="/")], server={

@@ -1,17 +1,15 @@
 """gatewayd as a process: configuration checking, environment overrides, SIGHUP reload, SIGTERM drain,
 connection limits, TLS (listener and upstream), IPv6 and the admin endpoints."""
 
-import shutil
 import signal
 import socket
 import ssl
-import tempfile
 import threading
 import time
 import unittest
 import warnings
 
-from harness import (ConnectionClosed, Gateway, HttpConnection, IncompleteResponse, free_port, make_ca_and_leaf,
+from harness import (ConnectionClosed, Gateway, HttpConnection, IncompleteResponse, class_certs, free_port,
                      make_config, metric_value, request, route, run_check, run_gatewayd, upstream_entry, wait_until)
 from upstream import EchoUpstream
 
@@ -412,9 +410,7 @@ class TlsTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="obsgw-tls-")
-        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
-        cls.certs = make_ca_and_leaf(cls.dir)
+        cls.certs = class_certs(cls)
         cls.plain_up = EchoUpstream()
         cls.addClassCleanup(cls.plain_up.stop)
         cls.tls_up = EchoUpstream(tls=(cls.certs["cert"], cls.certs["key"]))
