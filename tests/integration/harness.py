@@ -203,21 +203,23 @@ class GatewayExited(AssertionError):
 class Gateway:
     """One gatewayd process. Use Gateway.start(...) and stop() (tests register stop with addCleanup)."""
 
-    def __init__(self, config, args=(), env=None, config_text=None, with_config_flag=True, wrapper=()):
+    def __init__(self, config, args=(), env=None, config_text=None, with_config_flag=True, wrapper=(), command=None):
         """env values may contain "{config}", replaced by the config file's path. `wrapper` is a command prefix
-        (e.g. unshare) that ends by running its arguments."""
+        (e.g. unshare) that ends by running its arguments. `command`, instead of gatewayd and its config, is a
+        whole command line that ends by exec-ing gatewayd (a launcher script that writes its own config)."""
         self.tmpdir = tempfile.mkdtemp(prefix="obsgw-it-")
         self.config_path = os.path.join(self.tmpdir, "gatewayd.json")
         if config_text is not None:
             with open(self.config_path, "w") as f:
                 f.write(config_text)
-        else:
+        elif config is not None:
             write_json(self.config_path, config)
         self.config = config
         self.lines = []  # parsed stdout lines (dicts); lines that are not JSON become {"raw": text}
         self.stderr_lines = []
         self._cond = threading.Condition()
-        cmd = list(wrapper) + [GATEWAYD] + (["--config", self.config_path] if with_config_flag else []) + list(args)
+        cmd = list(command) if command else (
+            list(wrapper) + [GATEWAYD] + (["--config", self.config_path] if with_config_flag else []) + list(args))
         full_env = dict(os.environ)
         for k in [k for k in full_env if k.startswith("OBSGW_")]:
             del full_env[k]  # tests set the variables they mean; none leak in from the caller
