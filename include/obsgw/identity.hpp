@@ -13,6 +13,7 @@ struct Identity {
   std::string issuer;
   std::string client_id;
   std::string email;
+  std::string name;       ///< display name, when the provider gives one (browser sign-in)
   std::vector<std::string> groups;
   std::vector<std::string> scopes;
   std::vector<std::string> allowed_tenants;  ///< tenants this identity may act for

@@ -16,6 +16,7 @@ struct IdentityHeaders {
   std::string email = "X-Auth-Request-Email";
   std::string groups = "X-Auth-Request-Groups";   ///< comma-separated
   std::string client_id;                          ///< empty: not sent
+  std::string name;                               ///< the display name (browser sign-in); empty: not sent
   // An empty name means "not sent".
 
   /// Removes every configured header from `headers`.

@@ -4,6 +4,7 @@
 
 #include "obsgw/api_key_authenticator.hpp"
 #include "obsgw/authorization.hpp"
+#include "obsgw/browser_login.hpp"
 #include "obsgw/claim_rule.hpp"
 #include "obsgw/config.hpp"
 #include "obsgw/downstream.hpp"

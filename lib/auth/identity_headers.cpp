@@ -33,10 +33,10 @@ void set_if(Headers& h, const std::string& name, std::string_view value) {
 }  // namespace
 
 void IdentityHeaders::strip(Headers& headers) const {
-  std::array<std::string_view, 4> names;
+  std::array<std::string_view, 5> names;
   std::size_t n = 0;
-  for (const auto* name : {&subject, &email, &groups, &client_id})
-    if (!name->empty()) names[n++] = *name;
+  for (const auto* header : {&subject, &email, &groups, &client_id, &name})
+    if (!header->empty()) names[n++] = *header;
   headers.remove_all(std::span(names.data(), n));
 }
 
@@ -44,6 +44,7 @@ void IdentityHeaders::apply(const Identity& identity, Headers& headers) const {
   set_if(headers, subject, identity.subject);
   set_if(headers, email, identity.email);
   set_if(headers, client_id, identity.client_id);
+  set_if(headers, name, identity.name);
   if (!groups.empty() && !identity.groups.empty()) {
     std::string joined;
     // The list is comma-separated: a group whose name has a comma would read as two groups, so it is left out.
@@ -55,17 +56,17 @@ void IdentityHeaders::apply(const Identity& identity, Headers& headers) const {
 
 std::vector<std::string> identity_header_names(const IdentityHeaders& h) {
   std::vector<std::string> out;
-  for (const auto* name : {&h.subject, &h.email, &h.groups, &h.client_id})
+  for (const auto* name : {&h.subject, &h.email, &h.groups, &h.client_id, &h.name})
     if (!name->empty()) out.push_back(*name);
   return out;
 }
 
 void IdentityHeaders::validate() const {
-  for (const auto* name : {&subject, &email, &groups, &client_id}) {
-    if (name->empty()) continue;
-    if (!http::is_token(*name)) throw std::invalid_argument(fmt::format("\"{}\" is not a valid header name", *name));
-    if (proxy::is_proxy_managed(*name) || proxy::is_credential_header(*name))
-      throw std::invalid_argument(fmt::format("header \"{}\" cannot carry the identity", *name));
+  for (const auto* header : {&subject, &email, &groups, &client_id, &name}) {
+    if (header->empty()) continue;
+    if (!http::is_token(*header)) throw std::invalid_argument(fmt::format("\"{}\" is not a valid header name", *header));
+    if (proxy::is_proxy_managed(*header) || proxy::is_credential_header(*header))
+      throw std::invalid_argument(fmt::format("header \"{}\" cannot carry the identity", *header));
   }
 }
 

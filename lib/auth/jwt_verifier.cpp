@@ -1,5 +1,6 @@
 #include "auth/jwt_verifier.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 
@@ -238,6 +239,27 @@ VerifyOutcome JwtVerifier::verify(std::string_view token, std::chrono::system_cl
   out.identity = std::move(identity);
   out.expires_at = claims.expires_at.value_or(std::numeric_limits<std::int64_t>::max());
   return out;
+}
+
+asio::awaitable<VerifyOutcome> verify_waiting_for_keys(const JwtVerifier& verifier, std::string_view token) {
+  using Kind = VerifyOutcome::Kind;
+  auto outcome = verifier.verify(token, std::chrono::system_clock::now(), JwtVerifier::OnUnknownKid::refresh);
+  if (outcome.kind == Kind::need_keys) {
+    // Cold start: wait for fetch attempts until one brings keys or the wait is over.
+    const auto* keys = verifier.key_provider(outcome.provider);
+    const auto deadline = std::chrono::steady_clock::now() + verifier.cold_start_wait(outcome.provider);
+    while (outcome.kind == Kind::need_keys && std::chrono::steady_clock::now() < deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      co_await keys->wait_for_attempt(outcome.attempts_seen, std::max(left, std::chrono::milliseconds(1)));
+      outcome = verifier.verify(token, std::chrono::system_clock::now(), JwtVerifier::OnUnknownKid::fail);
+    }
+  } else if (outcome.kind == Kind::unknown_kid) {
+    // The issuer may have rotated its keys: wait for the refresh just asked for, then decide.
+    const auto* keys = verifier.key_provider(outcome.provider);
+    co_await keys->wait_for_attempt(outcome.attempts_seen, verifier.cold_start_wait(outcome.provider));
+    outcome = verifier.verify(token, std::chrono::system_clock::now(), JwtVerifier::OnUnknownKid::fail);
+  }
+  co_return outcome;
 }
 
 }  // namespace obsgw::auth

@@ -65,6 +65,11 @@ class JwtVerifier {
   std::size_t max_token_bytes_;
 };
 
+// Verifies as verify(OnUnknownKid::refresh) does; when the keys are not there yet, waits for them (cold start, up
+// to the provider's cold_start_wait) or for the early refresh an unknown kid asked for, then verifies again. The
+// outcome is still need_keys when the provider stayed unreachable. `token` must outlive the wait.
+asio::awaitable<VerifyOutcome> verify_waiting_for_keys(const JwtVerifier& verifier, std::string_view token);
+
 // Whether `claims` satisfy `rule`; `why` says what is missing otherwise.
 bool claim_rule_holds(simdjson::dom::element claims, const ClaimRule& rule, std::string& why);
 

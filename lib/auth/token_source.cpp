@@ -3,11 +3,13 @@
 #include <openssl/evp.h>
 
 #include "http/char_classes.hpp"
+#include "http/form_encoding.hpp"
 
 namespace obsgw {
 
 namespace {
-using http::hex_value;
+using http::for_each_pair;
+using http::percent_decode;
 using http::trim_ows;
 
 // `<scheme> <credentials>` from an Authorization value, when the scheme matches (case-insensitively).
@@ -37,32 +39,6 @@ std::optional<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i] == '+' ? ' ' : s[i]);
-    }
-  }
-  return out;
-}
-
-// Calls f(name, value, whole_pair) for each `name=value` in a `sep`-separated list.
-template <class F>
-void for_each_pair(std::string_view list, char sep, F f) {
-  while (!list.empty()) {
-    auto end = list.find(sep);
-    std::string_view pair = list.substr(0, end);
-    list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
-    std::string_view trimmed = trim_ows(pair);
-    auto eq = trimmed.find('=');
-    f(trimmed.substr(0, eq), eq == std::string_view::npos ? std::string_view{} : trimmed.substr(eq + 1), pair);
-  }
-}
 }  // namespace
 
 std::optional<TokenSource> TokenSource::parse(std::string_view text) {

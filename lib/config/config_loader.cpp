@@ -365,6 +365,7 @@ PolicyRegistry PolicyRegistry::with_builtins() {
   r.add("api_key", config::make_api_key_policy);
   r.add("introspection", config::make_introspection_policy);
   r.add("userinfo", config::make_userinfo_policy);
+  r.add("browser_login", config::make_browser_login_policy);
   r.add("ip_rules", config::make_ip_rules_policy);
   r.add("rate_limit", config::make_rate_limit_policy);
   r.add("quota", config::make_quota_policy);

@@ -1,5 +1,6 @@
 #include "config/identity_policies.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "config/secrets.hpp"
 #include "obsgw/api_key_authenticator.hpp"
 #include "obsgw/authorization.hpp"
+#include "obsgw/browser_login.hpp"
 #include "obsgw/introspection_authenticator.hpp"
 #include "obsgw/jwt_authenticator.hpp"
 #include "obsgw/tenant_resolver.hpp"
@@ -124,11 +126,12 @@ JwtProviderOptions read_provider(const ConfigNode& n, ConfigProblems& p) {
 IdentityHeaders read_identity_headers(const ConfigNode& node, ConfigProblems& p) {
   IdentityHeaders h;
   auto n = node.find("identity_headers");
-  if (!n || !n->expect_object({"subject", "email", "groups", "client_id"}, p)) return h;
+  if (!n || !n->expect_object({"subject", "email", "groups", "client_id", "name"}, p)) return h;
   h.subject = n->get_string("subject", h.subject, p);
   h.email = n->get_string("email", h.email, p);
   h.groups = n->get_string("groups", h.groups, p);
   h.client_id = n->get_string("client_id", h.client_id, p);
+  h.name = n->get_string("name", h.name, p);
   return h;
 }
 
@@ -313,6 +316,87 @@ std::shared_ptr<const Policy> make_introspection_policy(const ConfigNode& node, 
 
 std::shared_ptr<const Policy> make_userinfo_policy(const ConfigNode& node, ConfigProblems& p) {
   return make_opaque_token_policy(node, p, IntrospectionAuthenticatorOptions::Mode::userinfo);
+}
+
+std::shared_ptr<const Policy> make_browser_login_policy(const ConfigNode& node, ConfigProblems& p) {
+  std::size_t before = p.list().size();
+  if (!node.expect_object({"type", "provider", "issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint",
+                           "jwks_uri", "github_api_url", "client_id", "client_secret_file", "client_secret_env",
+                           "redirect_url", "scopes", "authorization_params", "cookie_secret_files", "cookie_secret_envs",
+                           "cookie_name", "cookie_domain", "cookie_secure", "session_ttl_s", "login_ttl_s", "logout_path",
+                           "post_logout_redirect", "subject_claim", "groups_claim", "allowed_email_domains",
+                           "allowed_users", "ca_file", "allow_http", "timeout_ms", "leeway_s", "identity_headers",
+                           "cache_entries"},
+                          p))
+    return nullptr;
+  BrowserLoginOptions o;
+  const std::string provider = node.get_string("provider", "oidc", p);
+  if (provider == "github") o.provider = BrowserLoginOptions::Provider::github;
+  else if (provider != "oidc") p.add(node.path() + ".provider", fmt::format("\"{}\" is not one of oidc, github", provider));
+  o.issuer = node.get_string("issuer", "", p);
+  if (provider == "oidc" && o.issuer.empty())
+    p.add(node.path() + ".issuer", "required for an OpenID provider (its discovery document is read from there)");
+  o.allow_http = node.get_bool("allow_http", false, p);
+  for (const char* key : {"issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "github_api_url"}) {
+    std::string url = node.get_string(key, "", p);
+    if (!url.empty() && url.rfind("https://", 0) != 0 && !(o.allow_http && url.rfind("http://", 0) == 0))
+      p.add(node.path() + "." + key, fmt::format("\"{}\" must be an https:// URL (or set allow_http)", url));
+  }
+  o.authorization_endpoint = node.get_string("authorization_endpoint", "", p);
+  o.token_endpoint = node.get_string("token_endpoint", "", p);
+  o.userinfo_endpoint = node.get_string("userinfo_endpoint", "", p);
+  o.jwks_uri = node.get_string("jwks_uri", "", p);
+  o.github_api_url = node.get_string("github_api_url", o.github_api_url, p);
+  o.client_id = node.get_string("client_id", "", p);
+  if (o.client_id.empty()) p.add(node.path() + ".client_id", "required: the gateway's client id at the provider");
+  o.client_secret = read_secret_value(node, "client_secret_file", "client_secret_env", p);
+  o.redirect_url = node.get_string("redirect_url", "", p);
+  if (o.redirect_url.rfind("https://", 0) != 0 && o.redirect_url.rfind("http://", 0) != 0)
+    p.add(node.path() + ".redirect_url",
+          "required: the absolute URL of the callback on this gateway, as registered at the provider "
+          "(https://grafana.example.com/oauth2/callback)");
+  o.scopes = node.get_string_list("scopes", p);
+  if (auto params = node.find("authorization_params")) {
+    if (!params->is_object()) p.add(params->path(), fmt::format("expected an object of parameter to value, got {}", params->type_name()));
+    for (const auto& [k, v] : params->members()) {
+      static constexpr std::string_view reserved[] = {"response_type", "client_id", "redirect_uri", "scope", "state",
+                                                      "nonce", "code_challenge", "code_challenge_method"};
+      if (std::find(std::begin(reserved), std::end(reserved), k) != std::end(reserved))
+        p.add(v.path(), "set by the gateway itself");
+      else if (!v.is_string()) p.add(v.path(), fmt::format("expected a string, got {}", v.type_name()));
+      else o.authorization_params.emplace_back(k, std::string(v.string_value()));
+    }
+  }
+  // Secrets by file or environment variable, never inline; the first seals new cookies, all open them.
+  for (auto [key, is_file] : {std::pair<const char*, bool>{"cookie_secret_files", true}, {"cookie_secret_envs", false}}) {
+    for (const auto& name : node.get_string_list(key, p)) {
+      const std::string where = node.path() + "." + key;
+      std::string secret = is_file ? read_secret_file(name, where, p) : read_secret_env(name, where, p);
+      if (!secret.empty() && secret.size() < 32)
+        p.add(where, fmt::format("the secret in {} has {} bytes; at least 32 are required (openssl rand -base64 32)", name, secret.size()));
+      o.cookie_secrets.push_back(std::move(secret));
+    }
+  }
+  if (o.cookie_secrets.empty())
+    p.add(node.path(), "give cookie_secret_files or cookie_secret_envs: the secret that seals the session cookies");
+  o.cookie_name = node.get_string("cookie_name", o.cookie_name, p);
+  o.cookie_domain = node.get_string("cookie_domain", "", p);
+  o.cookie_secure = node.get_bool("cookie_secure", true, p);
+  o.session_ttl = get_s(node, "session_ttl_s", o.session_ttl, 60, p);
+  o.login_ttl = get_s(node, "login_ttl_s", o.login_ttl, 30, p);
+  o.logout_path = node.get_string("logout_path", o.logout_path, p);
+  o.post_logout_redirect = node.get_string("post_logout_redirect", o.post_logout_redirect, p);
+  o.subject_claim = node.get_string("subject_claim", o.subject_claim, p);
+  o.groups_claim = node.get_string("groups_claim", o.groups_claim, p);
+  o.allowed_email_domains = one_or_many(node, "allowed_email_domains", p);
+  o.allowed_users = one_or_many(node, "allowed_users", p);
+  o.ca_file = node.get_string("ca_file", "", p);
+  if (!o.ca_file.empty() && !readable(o.ca_file)) p.add(node.path() + ".ca_file", fmt::format("cannot read \"{}\"", o.ca_file));
+  o.timeout = get_ms(node, "timeout_ms", o.timeout, 100, p);
+  o.leeway = get_s(node, "leeway_s", o.leeway, 0, p);
+  o.identity_headers = read_identity_headers(node, p);
+  o.cache_entries = static_cast<std::size_t>(node.get_int("cache_entries", 10000, 0, 10'000'000, p));
+  return build(node, p, before, [&] { return std::shared_ptr<const Policy>(make_browser_login_authenticator(std::move(o))); });
 }
 
 ForwardAuthOptions read_forward_auth(const ConfigNode& node, ConfigProblems& p) {

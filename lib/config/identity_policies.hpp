@@ -1,5 +1,5 @@
 #pragma once
-// Config factories of the identity policies: "jwt", "api_key", "introspection", "userinfo",
+// Config factories of the identity policies: "jwt", "api_key", "introspection", "userinfo", "browser_login",
 // "tenant", "authorize" (keys in docs/configuration.md).
 
 #include <memory>
@@ -16,6 +16,7 @@ std::shared_ptr<const Policy> make_authorize_policy(const ConfigNode& node, Conf
 std::shared_ptr<const Policy> make_api_key_policy(const ConfigNode& node, ConfigProblems& p);
 std::shared_ptr<const Policy> make_introspection_policy(const ConfigNode& node, ConfigProblems& p);
 std::shared_ptr<const Policy> make_userinfo_policy(const ConfigNode& node, ConfigProblems& p);
+std::shared_ptr<const Policy> make_browser_login_policy(const ConfigNode& node, ConfigProblems& p);
 
 // A route's "forward_auth": true, or an object {"response_headers": [...]}.
 ForwardAuthOptions read_forward_auth(const ConfigNode& node, ConfigProblems& p);

@@ -8,6 +8,11 @@
 
 namespace obsgw::config {
 
+// A secret from a file (trailing line breaks dropped) or an environment variable; records a problem at `where`
+// when it is unreadable, empty or unset.
+std::string read_secret_file(const std::string& path, const std::string& where, ConfigProblems& p);
+std::string read_secret_env(const std::string& name, const std::string& where, ConfigProblems& p);
+
 // Reads the secret that `file_key` (a file; trailing line breaks dropped) or `env_key` (an environment variable)
 // names in `n`; records a problem when both are given, or the one given is unreadable, empty or unset.
 // Returns "" when neither key is present.

@@ -1,7 +1,5 @@
 #include "obsgw/introspection_authenticator.hpp"
 
-#include <openssl/evp.h>
-
 #include <atomic>
 #include <limits>
 #include <stdexcept>
@@ -12,6 +10,7 @@
 #include "auth/challenge.hpp"
 #include "auth/token_answer.hpp"
 #include "auth/token_cache.hpp"
+#include "http/form_encoding.hpp"
 #include "net/http_client.hpp"
 #include "server/metrics.hpp"
 #include "util/event_log.hpp"
@@ -20,24 +19,6 @@ namespace obsgw {
 
 namespace {
 using Mode = IntrospectionAuthenticatorOptions::Mode;
-
-// application/x-www-form-urlencoded (also what RFC 6749 2.3.1 asks for client credentials in Basic auth).
-std::string form_encode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') out.push_back(static_cast<char>(c));
-    else out += fmt::format("%{:02X}", c);
-  }
-  return out;
-}
-
-std::string base64(std::string_view s) {
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -97,8 +78,8 @@ class IntrospectionAuthenticator final : public Authenticator {
       req.method = "POST";
       req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
       req.headers.push_back(
-          {"Authorization", "Basic " + base64(form_encode(options_.client_id) + ":" + form_encode(options_.client_secret))});
-      req.body = "token=" + form_encode(found->value()) + "&token_type_hint=access_token";
+          {"Authorization", http::client_basic_authorization(options_.client_id, options_.client_secret)});
+      req.body = "token=" + http::form_encode(found->value()) + "&token_type_hint=access_token";
     } else {
       req.headers.push_back({"Authorization", std::string("Bearer ").append(found->value())});
     }

@@ -68,27 +68,12 @@ class JwtAuthenticator final : public Authenticator {
   asio::awaitable<Verdict> on_request_async(Exchange& ex) const override {
     auto found = find_token(ex.request(), options_.sources);  // on_request saw it: present and non-empty
     if (!found || found->value().empty()) co_return Verdict::reject(500, "internal_error", "credential vanished");
-    auto outcome = verifier_.verify(found->value(), std::chrono::system_clock::now(), OnUnknownKid::refresh);
-    if (outcome.kind == VerifyOutcome::Kind::need_keys) {
-      // Cold start: wait for fetch attempts until one brings keys or the wait is over.
-      const auto* keys = verifier_.key_provider(outcome.provider);
-      const auto deadline = std::chrono::steady_clock::now() + verifier_.cold_start_wait(outcome.provider);
-      while (outcome.kind == VerifyOutcome::Kind::need_keys && std::chrono::steady_clock::now() < deadline) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        co_await keys->wait_for_attempt(outcome.attempts_seen, std::max(left, std::chrono::milliseconds(1)));
-        outcome = verifier_.verify(found->value(), std::chrono::system_clock::now(), OnUnknownKid::fail);
-      }
-      if (outcome.kind == VerifyOutcome::Kind::need_keys)
-        // The detail (which URL, which error) is in the gateway's log, not in an answer to anyone who asks.
-        co_return Verdict::reject(503, "identity_provider_unavailable",
-                                  "identity provider unavailable: its signing keys could not be fetched yet")
-            .with_header("Retry-After", "5");
-    } else if (outcome.kind == VerifyOutcome::Kind::unknown_kid) {
-      // The issuer may have rotated its keys: wait for the refresh just asked for, then decide.
-      const auto* keys = verifier_.key_provider(outcome.provider);
-      co_await keys->wait_for_attempt(outcome.attempts_seen, verifier_.cold_start_wait(outcome.provider));
-      outcome = verifier_.verify(found->value(), std::chrono::system_clock::now(), OnUnknownKid::fail);
-    }
+    auto outcome = co_await auth::verify_waiting_for_keys(verifier_, found->value());
+    if (outcome.kind == VerifyOutcome::Kind::need_keys)
+      // The detail (which URL, which error) is in the gateway's log, not in an answer to anyone who asks.
+      co_return Verdict::reject(503, "identity_provider_unavailable",
+                                "identity provider unavailable: its signing keys could not be fetched yet")
+          .with_header("Retry-After", "5");
     co_return finish(ex, *found, std::move(outcome));
   }
 

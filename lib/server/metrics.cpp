@@ -240,6 +240,11 @@ std::string Metrics::render_prometheus() const {
          prom_label(sep == std::string::npos ? "" : key.substr(sep + 1)), n);
   }
 
+  out += "# HELP obsgw_browser_logins_total Browser sign-in callbacks and sign-outs, by result.\n"
+         "# TYPE obsgw_browser_logins_total counter\n";
+  for (const auto& [key, n] : browser_logins.snapshot())
+    line("obsgw_browser_logins_total{{result=\"{}\"}} {}\n", prom_label(key), n);
+
   std::uint64_t accepted = 0;
   for (const auto& s : conn_) accepted += s.accepted.load(relaxed);
   line("# HELP obsgw_active_connections Client connections open now.\n# TYPE obsgw_active_connections gauge\n"

@@ -103,6 +103,7 @@ class Metrics {
   LabelledCounters rejections;       // key: code
   LabelledCounters key_fetches;      // key: key source "\x1f" success|failure
   LabelledCounters token_checks;     // key: endpoint "\x1f" result (introspection / userinfo calls)
+  LabelledCounters browser_logins;   // key: result (browser sign-in callbacks and sign-outs)
   LabelledCounters upstream_errors;  // key: upstream "\x1f" kind
   LabelledCounters upstream_retries; // key: upstream
   LabelledCounters rate_limited;     // key: limit name (refusals only: admissions are not counted per limit)

@@ -206,6 +206,29 @@ TEST(ConfigIdentity, ProblemsNameTheExactKey) {
   EXPECT_THAT(p, ElementsAre(HasSubstr("routes[0].forward_auth: a forward_auth route answers itself")));
 }
 
+TEST(ConfigIdentity, BrowserLoginProblemsNameTheExactKey) {
+  auto p = problems_of(identity_config(R"({"type": "browser_login", "issuer": "http://idp", "client_id": "grafana"})"));
+  EXPECT_THAT(p, ::testing::Contains(HasSubstr("routes[0].policies[0].issuer: \"http://idp\" must be an https:// URL")));
+  EXPECT_THAT(p, ::testing::Contains(HasSubstr("routes[0].policies[0].redirect_url: required")));
+  EXPECT_THAT(p, ::testing::Contains(HasSubstr("routes[0].policies[0]: give cookie_secret_files or cookie_secret_envs")));
+
+  ::setenv("OBSGW_TEST_SHORT_COOKIE_SECRET", "0123456789", 1);
+  p = problems_of(identity_config(R"({"type": "browser_login", "provider": "gitlab", "client_id": "g",
+      "redirect_url": "https://g.example/oauth2/callback", "cookie_secret_envs": ["OBSGW_TEST_SHORT_COOKIE_SECRET"],
+      "authorization_params": {"state": "x", "hd": 1}})"));
+  EXPECT_THAT(p, ::testing::UnorderedElementsAre(
+                     HasSubstr("routes[0].policies[0].provider: \"gitlab\" is not one of oidc, github"),
+                     HasSubstr("routes[0].policies[0].cookie_secret_envs: the secret in OBSGW_TEST_SHORT_COOKIE_SECRET has 10 bytes"),
+                     HasSubstr("routes[0].policies[0].authorization_params.state: set by the gateway itself"),
+                     HasSubstr("routes[0].policies[0].authorization_params.hd: expected a string")));
+
+  ::setenv("OBSGW_TEST_COOKIE_SECRET", "0123456789abcdef0123456789abcdef", 1);
+  EXPECT_NO_THROW(parse_config(identity_config(R"({"type": "browser_login", "provider": "github", "client_id": "g",
+      "client_secret_env": "OBSGW_TEST_COOKIE_SECRET", "redirect_url": "https://g.example/oauth2/callback",
+      "cookie_secret_envs": ["OBSGW_TEST_COOKIE_SECRET"], "allowed_users": ["octocat"],
+      "identity_headers": {"subject": "X-WEBAUTH-USER", "name": "X-WEBAUTH-NAME"}})")));
+}
+
 TEST(ConfigIdentity, BuildsAForwardAuthRouteWithTheGuardFirst) {
   auto c = parse_config(identity_config(R"({"type": "authorize", "scopes": ["logs:write"]})",
                                         R"("forward_auth": {"response_headers": ["X-Scope-OrgID"]})"));
