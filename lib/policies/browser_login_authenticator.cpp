@@ -30,7 +30,6 @@ using Provider = BrowserLoginOptions::Provider;
 using auth::VerifyOutcome;
 using http::form_encode;
 
-constexpr std::string_view kSessionPurpose = "obsgw session", kLoginPurpose = "obsgw login";
 // Browsers keep at most 4096 bytes per cookie, name and attributes included.
 constexpr std::size_t kMaxCookieValue = 3800;
 constexpr std::size_t kMaxReturnTo = 2048;
@@ -145,7 +144,13 @@ std::shared_ptr<const Identity> identity_from_session(std::string json) {
 class BrowserLoginAuthenticator final : public Authenticator {
  public:
   explicit BrowserLoginAuthenticator(BrowserLoginOptions o)
-      : options_(std::move(o)), sealer_(options_.cookie_secrets), cache_owner_(std::make_shared<char>()) {
+      : options_(std::move(o)),
+        sealer_(options_.cookie_secrets),
+        cache_owner_(std::make_shared<char>()),
+        // The cookie's name is part of what is sealed: two routes signing in with the same secret (one of them
+        // admitting fewer users) cannot take each other's sessions.
+        session_purpose_("obsgw session " + options_.cookie_name),
+        login_purpose_("obsgw login " + options_.cookie_name) {
     const bool oidc = options_.provider == Provider::oidc;
     if (options_.client_id.empty()) throw std::invalid_argument("client_id: required");
     if (!is_web_url(options_.redirect_url, true))
@@ -218,7 +223,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
         return Verdict::proceed();
       }
       std::int64_t expires_at = 0;
-      if (auto plain = sealer_.open(found->value(), kSessionPurpose, now, &expires_at))
+      if (auto plain = sealer_.open(found->value(), session_purpose_, now, &expires_at))
         if (auto identity = identity_from_session(std::move(*plain))) {
           if (cache) cache->insert(found->value(), {identity, expires_at, 0, 0}, now);
           accept(ex, std::move(identity));
@@ -277,7 +282,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
 
     std::string login = "{\"state\":" + util::json_string(state) + ",\"nonce\":" + util::json_string(nonce) +
                         ",\"verifier\":" + util::json_string(verifier) + ",\"return_to\":" + util::json_string(return_to) + "}";
-    const auto sealed = sealer_.seal(login, kLoginPurpose, unix_now() + options_.login_ttl.count());
+    const auto sealed = sealer_.seal(login, login_purpose_, unix_now() + options_.login_ttl.count());
 
     std::string scope;
     for (const auto& s : options_.scopes) scope += (scope.empty() ? "" : " ") + s;
@@ -328,7 +333,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
     const std::vector<TokenSource> login_source{TokenSource{TokenSource::Kind::cookie, cookie_name}};
     auto found = find_token(ex.request(), login_source);
     std::optional<std::string> login;
-    if (found && !found->value().empty()) login = sealer_.open(found->value(), kLoginPurpose, unix_now());
+    if (found && !found->value().empty()) login = sealer_.open(found->value(), login_purpose_, unix_now());
     if (!login) {
       count("login_expired");
       co_return refuse(400, "login_expired",
@@ -387,7 +392,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
       log_sign_in(user, false, why);
       co_return refuse(403, "user_not_allowed", why).with_header("Set-Cookie", clear);
     }
-    const auto session = sealer_.seal(session_json(user), kSessionPurpose, unix_now() + options_.session_ttl.count());
+    const auto session = sealer_.seal(session_json(user), session_purpose_, unix_now() + options_.session_ttl.count());
     if (session.size() > kMaxCookieValue) {
       count("session_too_large");
       co_return refuse(500, "session_too_large",
@@ -628,6 +633,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
   BrowserLoginOptions options_;
   auth::CookieSealer sealer_;
   std::shared_ptr<void> cache_owner_;
+  std::string session_purpose_, login_purpose_;
   std::string callback_path_;
   std::vector<TokenSource> session_sources_;
   std::shared_ptr<net::HttpClient> client_;

@@ -78,8 +78,10 @@ def decode_jwt(token):
 class OidcProvider:
     """One provider.mjs process on a free 127.0.0.1 port. stop() (or the with block) ends it by its PID."""
 
-    def __init__(self, tls=False, alg=None, token_ttl=None, audience=None, keys_file=None, timeout=15.0, port=None):
-        """port: listen there instead of on a fresh free port (for tests that point gatewayd at it first)."""
+    def __init__(self, tls=False, alg=None, token_ttl=None, audience=None, keys_file=None, timeout=15.0, port=None,
+                 sso_redirects=()):
+        """port: listen there instead of on a fresh free port (for tests that point gatewayd at it first).
+        sso_redirects: redirect URIs of the client gateway-sso (secret gateway-sso-secret), registered only then."""
         ok, message = node_available()
         if not ok:
             raise AssertionError(message)
@@ -95,7 +97,8 @@ class OidcProvider:
             certs = make_ca_and_leaf(self.tmpdir, names=("localhost",), ips=(LOCALHOST,))
             self.ca_file = certs["ca"]
             env.update(OP_TLS_CERT=certs["cert"], OP_TLS_KEY=certs["key"])
-        for name, value in (("OP_ALG", alg), ("OP_TOKEN_TTL", token_ttl), ("OP_AUDIENCE", audience)):
+        for name, value in (("OP_ALG", alg), ("OP_TOKEN_TTL", token_ttl), ("OP_AUDIENCE", audience),
+                            ("OP_SSO_REDIRECTS", ",".join(sso_redirects) or None)):
             if value is not None:
                 env[name] = str(value)
         self._ssl = ssl.create_default_context(cafile=self.ca_file) if tls else None

@@ -76,7 +76,7 @@ Verdict run_async(const Authenticator& policy, Exchange& ex) {
 }
 
 std::string session(std::string json, std::int64_t expires_at, const std::string& secret = kSecret) {
-  return auth::CookieSealer({secret}).seal(json, "obsgw session", expires_at);
+  return auth::CookieSealer({secret}).seal(json, "obsgw session obsgw_session", expires_at);
 }
 
 TEST(BrowserLogin, ANavigationIsSentToTheProviderWithStateNonceAndPkce) {
@@ -105,7 +105,7 @@ TEST(BrowserLogin, ANavigationIsSentToTheProviderWithStateNonceAndPkce) {
   EXPECT_THAT(cookies[0], HasSubstr("; Path=/oauth2/callback; Max-Age=600; HttpOnly; SameSite=Lax; Secure"));
   EXPECT_EQ(header_values(r, "Cache-Control"), std::vector<std::string>{"no-store"});
   // What the cookie holds: the state in the URL, and the page to come back to.
-  auto login = auth::CookieSealer({kSecret}).open(cookie_value(cookies[0]), "obsgw login", now_s());
+  auto login = auth::CookieSealer({kSecret}).open(cookie_value(cookies[0]), "obsgw login obsgw_session", now_s());
   ASSERT_TRUE(login);
   EXPECT_THAT(*login, HasSubstr("\"state\":\"" + *state + "\""));
   EXPECT_THAT(*login, HasSubstr("\"return_to\":\"/d/home?orgId=1&x=%2F\""));
@@ -139,7 +139,7 @@ TEST(BrowserLogin, AnOffSiteReturnPathBecomesTheRoot) {
     auto ex = request("GET", path);
     auto v = policy->on_request(ex);
     auto login = auth::CookieSealer({kSecret}).open(cookie_value(header_values(v.rejection(), "Set-Cookie")[0]),
-                                                    "obsgw login", now_s());
+                                                    "obsgw login obsgw_session", now_s());
     ASSERT_TRUE(login);
     EXPECT_THAT(*login, HasSubstr("\"return_to\":\"/\"")) << path;
   }
@@ -175,7 +175,10 @@ TEST(BrowserLogin, EditedExpiredOrForeignSessionsSignInAgain) {
   std::string edited = good;
   edited[20] = edited[20] == 'A' ? 'B' : 'A';
   for (const auto& cookie : {edited, session(json, now_s() - 1), session(json, now_s() + 3600, std::string(32, 'o')),
-                             auth::CookieSealer({kSecret}).seal(json, "obsgw login", now_s() + 3600), std::string("garbage")}) {
+                             auth::CookieSealer({kSecret}).seal(json, "obsgw login obsgw_session", now_s() + 3600),
+                             // another route's session (same secret, another cookie name): not this route's
+                             auth::CookieSealer({kSecret}).seal(json, "obsgw session restricted_session", now_s() + 3600),
+                             std::string("garbage")}) {
     auto ex = request("GET", "/d/home");
     ex.request().headers.add("Cookie", "obsgw_session=" + cookie);
     auto v = policy->on_request(ex);

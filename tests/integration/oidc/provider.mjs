@@ -13,6 +13,8 @@
 //   OP_AUDIENCE             the JWT resource, and so the JWTs' aud (default urn:obsgw; also the default resource)
 //   OP_OPAQUE_RESOURCE      the resource whose access tokens are opaque (default urn:opaque; resource=... on /token)
 //   OP_TOKEN_TTL            access token lifetime in seconds (default 3600)
+//   OP_SSO_REDIRECTS        comma-separated redirect URIs of the client gateway-sso (a gateway's browser sign-in
+//                           callback); without it that client is not registered
 //
 // Key rotation: POST /test/rotate[?drop=1][&alg=ES256] makes a new signing key, puts it first in the JWKS
 // (drop=1 also removes every older key), writes OP_KEYS_FILE and answers {"kid": new, "kids": [...]}.
@@ -30,6 +32,8 @@ const AUDIENCE = env.OP_AUDIENCE || 'urn:obsgw';
 const OPAQUE_RESOURCE = env.OP_OPAQUE_RESOURCE || 'urn:opaque';
 const WEB_CLIENT = 'gateway-web';
 const WEB_REDIRECT = 'http://127.0.0.1/callback'; // never followed: the test client reads the code from Location
+const SSO_CLIENT = 'gateway-sso';
+const SSO_REDIRECTS = (env.OP_SSO_REDIRECTS || '').split(',').filter(Boolean);
 const TOKEN_TTL = Number(env.OP_TOKEN_TTL || 3600);
 const DEFAULT_ALG = env.OP_ALG || 'RS256';
 const SCOPES = 'logs:write logs:read metrics:write metrics:read traces:write traces:read';
@@ -51,9 +55,19 @@ const CLIENTS = [
   // A confidential RP whose users log in (authorization_code + PKCE) and get opaque, userinfo-bound tokens.
   { client_id: WEB_CLIENT, client_secret: `${WEB_CLIENT}-secret`, grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'], redirect_uris: [WEB_REDIRECT] },
+  // A gateway signing browsers in (authorization_code + PKCE, client_secret_basic); its ID tokens carry only sub
+  // (oidc-provider's conformIdTokenClaims), so the email, name and groups come from userinfo.
+  ...(SSO_REDIRECTS.length ? [{ client_id: SSO_CLIENT, client_secret: `${SSO_CLIENT}-secret`,
+    grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: SSO_REDIRECTS }] : []),
 ];
 // Users of the dev login form (any login name works, any password): login name -> tenant.
 const USERS = { alice: 'tenant-a', bob: 'tenant-b' };
+// What the email, profile and groups claims say of a user; others get no email.
+const PROFILES = {
+  alice: { email: 'alice@example.com', email_verified: true, name: 'Alice Liddell', groups: ['staff', 'obs-tenant-acme'] },
+  bob: { email: 'bob@other.example', email_verified: true, name: 'Bob', groups: ['contractors'] },
+  mallory: { email: 'mallory@example.com', email_verified: false, name: 'Mallory', groups: [] },
+};
 const INTROSPECTORS = new Set(['gateway']);
 
 // kids never repeat, even across restarts with a pruned keys file, so a removed kid stays unknown.
@@ -95,9 +109,12 @@ function makeProvider(keys) {
     cookies: { keys: ['obsgw-test-cookie-key'] },
     ttl: { ClientCredentials: TOKEN_TTL },
     // userinfo (and the id_token) carry the user's tenant_id with the openid scope.
-    claims: { openid: ['sub', 'tenant_id'] },
+    claims: { openid: ['sub', 'tenant_id', 'groups'], email: ['email', 'email_verified'], profile: ['name'] },
     async findAccount(ctx, sub) {
-      return { accountId: sub, claims: () => ({ sub, ...(USERS[sub] && { tenant_id: USERS[sub] }) }) };
+      return {
+        accountId: sub,
+        claims: () => ({ sub, ...(USERS[sub] && { tenant_id: USERS[sub] }), ...PROFILES[sub] }),
+      };
     },
     features: {
       // The built-in login and consent forms at /interaction/:uid, for user logins without a browser.
@@ -114,7 +131,7 @@ function makeProvider(keys) {
       // their (opaque) access tokens are the ones /me accepts.
       resourceIndicators: {
         enabled: true,
-        defaultResource: (ctx, client, oneOf) => (client?.clientId === WEB_CLIENT ? oneOf : AUDIENCE),
+        defaultResource: (ctx, client, oneOf) => ([WEB_CLIENT, SSO_CLIENT].includes(client?.clientId) ? oneOf : AUDIENCE),
         useGrantedResource: () => true,
         getResourceServerInfo(ctx, resource) {
           if (resource === OPAQUE_RESOURCE) {
