@@ -3,13 +3,14 @@
 #   scripts/install-deps.sh build   - compiler, CMake and the libraries (enough for the demo)
 #   scripts/install-deps.sh test    - plus clang/libFuzzer, Python (with PyYAML, to read the Envoy and Traefik examples),
 #                                     OpenSSL CLI, curl, nginx, Prometheus and Redis for the tests,
-#                                     and `npm ci` of the OpenID Provider fixture (needs Node.js >= 20.19 already there)
+#                                     Chromium (the browser sign-in test), and `npm ci` of the OpenID Provider
+#                                     fixture and of playwright-core (needs Node.js >= 20.19 already there)
 set -euo pipefail
 
 profile="${1:-test}"
 build_pkgs=(cmake ninja-build g++ pkg-config libasio-dev libssl-dev libsimdjson-dev libfmt-dev libcli11-dev
             libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev libgoogle-perftools-dev python3 curl)
-test_pkgs=(clang libclang-rt-14-dev openssl nginx-light prometheus procps redis-server python3-yaml)
+test_pkgs=(clang libclang-rt-14-dev openssl nginx-light prometheus procps redis-server python3-yaml chromium)
 
 pkgs=("${build_pkgs[@]}")
 [ "$profile" = "test" ] && pkgs+=("${test_pkgs[@]}")
@@ -42,10 +43,15 @@ if ! [[ "$node_major" =~ ^[0-9]+$ && "$node_minor" =~ ^[0-9]+$ ]] ||
        "(Debian's nodejs 18 is too old; install Node.js 20.19+ or 22 LTS)" >&2
   exit 1
 fi
-oidc_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/oidc"
-if [ -d "$oidc_dir/node_modules/oidc-provider" ]; then
-  echo "install-deps: oidc-provider present (node $node_version)"
-else
-  echo "install-deps: npm ci in tests/integration/oidc (node $node_version)"
-  (cd "$oidc_dir" && npm ci --no-audit --no-fund)
-fi
+integration_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration"
+# oidc/: the OpenID Provider (oidc-provider); browser/: playwright-core, which drives Debian's Chromium (it
+# downloads no browser of its own).
+for fixture in oidc:oidc-provider browser:playwright-core; do
+  dir="$integration_dir/${fixture%%:*}" package="${fixture#*:}"
+  if [ -d "$dir/node_modules/$package" ]; then
+    echo "install-deps: $package present (node $node_version)"
+  else
+    echo "install-deps: npm ci in tests/integration/${fixture%%:*} (node $node_version)"
+    (cd "$dir" && npm ci --no-audit --no-fund)
+  fi
+done

@@ -260,12 +260,19 @@ class DeploymentExamplesTest(unittest.TestCase):
     """Each deployment example validates as shipped (secrets from the environment, as their READMEs say)."""
 
     def test_configs_are_valid(self):
-        secrets = {"EDGE_SIGNING_SECRET": "e" * 64, "REDIS_PASSWORD": "not-used-by-check"}
-        for name in ("edge-gateway", "platform-api-gateway", "hub-and-spoke", "observability-platform"):
+        secrets = {"EDGE_SIGNING_SECRET": "e" * 64, "REDIS_PASSWORD": "not-used-by-check",
+                   "OBSGW_GOOGLE_CLIENT_SECRET": "g", "OBSGW_GITHUB_CLIENT_SECRET": "h", "OBSGW_SSO_COOKIE_SECRET": "c" * 44}
+        for name in ("edge-gateway", "platform-api-gateway", "hub-and-spoke", "observability-platform", "grafana-sso"):
             with self.subTest(example=name):
                 p = check_example(f"examples/{name}/gatewayd.json", secrets)
                 self.assertEqual(p.returncode, 0, p.stderr)
                 self.assertIn("is valid", p.stdout)
+
+    def test_grafana_sso_needs_its_cookie_secret(self):
+        p = check_example("examples/grafana-sso/gatewayd.json",
+                          {"OBSGW_GOOGLE_CLIENT_SECRET": "g", "OBSGW_GITHUB_CLIENT_SECRET": "h", "OBSGW_SSO_COOKIE_SECRET": "short"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("routes[0].policies[0].cookie_secret_envs: the secret in OBSGW_SSO_COOKIE_SECRET has 5 bytes", p.stderr)
 
     def test_edge_gateway_needs_its_signing_secret(self):
         p = check_example("examples/edge-gateway/gatewayd.json")
