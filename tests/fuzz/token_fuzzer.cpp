@@ -1,7 +1,8 @@
 // Fuzzes what the authenticators read from clients: compact JWS splitting and decoding, JOSE header and claims
 // validation, signature verification against fixed keys, JWK Set import, claim paths, and finding a credential
-// in Authorization, Cookie and the query. Besides memory safety (ASan/UBSan), one property: no input ever verifies
-// (the keys' private halves are thrown away and the HMAC secret is not in the input: a pass would be a forgery).
+// in Authorization, Cookie and the query, browser sign-in cookies and callback parameters. Besides memory safety
+// (ASan/UBSan), one property: no input ever verifies (the keys' private halves are thrown away, and the HMAC and
+// cookie secrets are not in the input: a pass would be a forgery).
 
 #include <openssl/evp.h>
 
@@ -16,6 +17,8 @@
 #include "auth/claims.hpp"
 #include "auth/jwk.hpp"
 #include "auth/jws.hpp"
+#include "auth/sealed_cookie.hpp"
+#include "http/form_encoding.hpp"
 #include "obsgw/token_source.hpp"
 
 using namespace obsgw;
@@ -90,6 +93,17 @@ void fuzz_sources(std::string_view in) {
   }
 }
 
+void fuzz_cookie(std::string_view in) {
+  static const CookieSealer sealer({std::string(32, 'k'), std::string(40, 'o')});
+  check(!sealer.open(in, "obsgw session obsgw_session", 0));
+  for (const char* name : {"state", "code", "error"}) {
+    bool repeated = false;
+    auto v = http::query_value(in, name, &repeated);
+    check(!v || v->size() <= in.size());
+  }
+  check(http::percent_decode(http::form_encode(in)) == in);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -97,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz_token(in);
   fuzz_json(in);
   fuzz_sources(in);
+  fuzz_cookie(in);
   // A token made of fuzzed base64url parts exercises the JSON and signature paths more than raw bytes do.
   auto a = in.find('|'), b = a == std::string_view::npos ? a : in.find('|', a + 1);
   if (b != std::string_view::npos)
