@@ -382,10 +382,13 @@ class BrowserLoginAuthenticator final : public Authenticator {
     }
 
     User user;
-    std::optional<Verdict> failed =
-        options_.provider == Provider::oidc
-            ? co_await oidc_user(first_claim(res.body, "id_token"), access_token, *endpoints, *login, user)
-            : co_await github_user(access_token, user);
+    // Not a conditional expression over two co_awaits: GCC 12 mishandles the temporaries of such a coroutine
+    // (a garbled Verdict came out of the GitHub branch).
+    std::optional<Verdict> failed;
+    if (options_.provider == Provider::oidc)
+      failed = co_await oidc_user(first_claim(res.body, "id_token"), access_token, *endpoints, *login, user);
+    else
+      failed = co_await github_user(access_token, user);
     if (failed) co_return std::move(failed->with_header("Set-Cookie", clear));
     if (std::string why; !allowed(user, why)) {
       count("denied");

@@ -10,20 +10,16 @@ session cookie -> the page, forwarded with the identity in Grafana's auth-proxy 
 What the provider's users are (provider.mjs): alice (alice@example.com, verified, groups staff and
 obs-tenant-acme), bob (bob@other.example, verified), mallory (mallory@example.com, not verified)."""
 
-import http.cookiejar
 import json
-import os
 import re
 import shutil
-import ssl
 import tempfile
 import unittest
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from harness import (LOCALHOST, Gateway, free_port, make_config, metric_value, request, route, upstream_entry,
                      wait_until)
+from browser_client import Browser
 from oidc_provider import OidcProvider
 from upstream import EchoUpstream
 
@@ -36,39 +32,6 @@ HEADERS = {"subject": "X-WEBAUTH-USER", "email": "X-WEBAUTH-EMAIL", "name": "X-W
 
 def logins(result):
     return f'obsgw_browser_logins_total{{result="{result}"}}'
-
-
-class Browser:
-    """A cookie jar and an opener that follows no redirect: fetch() gives (status, headers, body text)."""
-
-    def __init__(self, ca_file):
-        self.jar = http.cookiejar.CookieJar()
-
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args, **kwargs):
-                return None
-
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect(),
-                                                  urllib.request.HTTPSHandler(
-                                                      context=ssl.create_default_context(cafile=ca_file)))
-
-    def fetch(self, url, form=None, headers=None, method=None):
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        h = {"Accept": "text/html,application/xhtml+xml"}
-        h.update(headers or {})
-        req = urllib.request.Request(url, data=data, headers=h, method=method)
-        try:
-            with self.opener.open(req, timeout=10) as resp:
-                return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as e:
-            with e:
-                return e.code, e.headers, e.read().decode("utf-8", "replace")
-
-    def cookie(self, name):
-        return next((c.value for c in self.jar if c.name == name), None)
-
-    def cookies(self):
-        return {c.name: c.value for c in self.jar}
 
 
 class BrowserLoginTest(unittest.TestCase):
