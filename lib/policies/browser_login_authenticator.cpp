@@ -216,20 +216,25 @@ class BrowserLoginAuthenticator final : public Authenticator {
     if (path == options_.logout_path) return sign_out(ex);
     auto found = find_token(ex.request(), session_sources_);
     if (found && !found->value().empty()) {
-      const auto now = unix_now();
-      auto* cache = options_.cache_entries ? &auth::thread_token_cache(cache_owner_, options_.cache_entries) : nullptr;
-      if (const auto* e = cache ? cache->find(found->value(), now) : nullptr) {
-        accept(ex, e->identity);
+      if (auto identity = open_session(found->value())) {
+        accept(ex, std::move(identity));
         return Verdict::proceed();
       }
-      std::int64_t expires_at = 0;
-      if (auto plain = sealer_.open(found->value(), session_purpose_, now, &expires_at))
-        if (auto identity = identity_from_session(std::move(*plain))) {
-          if (cache) cache->insert(found->value(), {identity, expires_at, 0, 0}, now);
-          accept(ex, std::move(identity));
-          return Verdict::proceed();
-        }
       // Expired, sealed with a retired secret, or forged: sign in again.
+    } else if (found) {
+      // Several cookies of this name (a stale one set for a parent domain, say): the first that opens counts, or
+      // the browser would be sent to sign in again and again, the new session never read.
+      std::shared_ptr<const Identity> identity;
+      for (const auto& field : ex.request().headers) {
+        if (identity || !iequals(field.name, "Cookie")) continue;
+        http::for_each_pair(field.value, ';', [&](std::string_view name, std::string_view value, std::string_view) {
+          if (!identity && name == options_.cookie_name && !value.empty()) identity = open_session(value);
+        });
+      }
+      if (identity) {
+        accept(ex, std::move(identity));
+        return Verdict::proceed();
+      }
     }
     if (!is_navigation(ex.request()))
       return Verdict::reject(401, "login_required", "sign in first: this route needs a browser session")
@@ -247,6 +252,19 @@ class BrowserLoginAuthenticator final : public Authenticator {
   }
 
  private:
+  // The identity a session cookie holds: from this thread's cache, or opened (and then cached). Null when the value
+  // does not open.
+  std::shared_ptr<const Identity> open_session(std::string_view value) const {
+    const auto now = unix_now();
+    auto* cache = options_.cache_entries ? &auth::thread_token_cache(cache_owner_, options_.cache_entries) : nullptr;
+    if (const auto* e = cache ? cache->find(value, now) : nullptr) return e->identity;
+    std::int64_t expires_at = 0;
+    auto plain = sealer_.open(value, session_purpose_, now, &expires_at);
+    auto identity = plain ? identity_from_session(std::move(*plain)) : nullptr;
+    if (identity && cache) cache->insert(value, {identity, expires_at, 0, 0}, now);
+    return identity;
+  }
+
   // --- cookies ---
 
   std::string cookie(std::string_view name, std::string_view value, std::string_view path, std::int64_t max_age) const {

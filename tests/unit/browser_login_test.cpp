@@ -168,6 +168,21 @@ TEST(BrowserLogin, ASealedSessionAuthenticatesAndStaysWithTheGateway) {
   }
 }
 
+TEST(BrowserLogin, AStaleCookieOfTheSameNameDoesNotHideTheSession) {
+  auto policy = make_browser_login_authenticator(github_options());
+  auto good = session(R"({"sub":"42","user":"octocat","groups":[]})", now_s() + 3600);
+  auto stale = session(R"({"sub":"42","user":"octocat","groups":[]})", now_s() - 10);
+  auto ex = request("GET", "/d/home");
+  ex.request().headers.add("Cookie", "obsgw_session=" + stale + "; theme=dark");
+  ex.request().headers.add("Cookie", "obsgw_session=" + good);
+  ASSERT_TRUE(policy->on_request(ex).proceeds()) << "a browser holding both would otherwise sign in forever";
+  EXPECT_EQ(ex.identity->subject, "octocat");
+  EXPECT_EQ(ex.request().headers.get("Cookie"), "theme=dark");
+  auto none = request("GET", "/d/home");
+  none.request().headers.add("Cookie", "obsgw_session=" + stale + "; obsgw_session=garbage");
+  EXPECT_EQ(policy->on_request(none).rejection().status, 302);
+}
+
 TEST(BrowserLogin, EditedExpiredOrForeignSessionsSignInAgain) {
   auto policy = make_browser_login_authenticator(github_options());
   const std::string json = R"({"sub":"42","user":"octocat","groups":[]})";
