@@ -21,6 +21,7 @@
 #include "obsgw/token_source.hpp"
 #include "server/metrics.hpp"
 #include "util/event_log.hpp"
+#include "util/log_throttle.hpp"
 #include "util/json_escape.hpp"
 
 namespace obsgw {
@@ -642,11 +643,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
 
   // A provider's failure in the log (at most one line a second), never in an answer.
   void log_failure(std::string_view step, const std::string& detail) const {
-    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-    auto last = last_failure_log_.load(std::memory_order_relaxed);
-    if (now - last < std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::seconds(1)).count() ||
-        !last_failure_log_.compare_exchange_strong(last, now))
-      return;
+    if (!failure_log_.allow()) return;
     if (auto logger = util::event_logger(); logger && logger->enabled(LogLevel::warn))
       logger->log(LogLevel::warn, "browser sign-in failed", {{"step", step}, {"error", detail}});
   }
@@ -663,7 +660,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
   mutable std::mutex endpoints_mutex_;  // sign-ins only, never a request with a session
   mutable std::shared_ptr<const Endpoints> discovered_;
   mutable std::chrono::steady_clock::time_point discovered_at_;
-  mutable std::atomic<std::chrono::steady_clock::rep> last_failure_log_{0};
+  mutable util::LogThrottle failure_log_;
 };
 }  // namespace
 

@@ -14,6 +14,7 @@
 #include "net/http_client.hpp"
 #include "server/metrics.hpp"
 #include "util/event_log.hpp"
+#include "util/log_throttle.hpp"
 
 namespace obsgw {
 
@@ -131,11 +132,7 @@ class IntrospectionAuthenticator final : public Authenticator {
 
   // The provider's failure in the log (at most one line a second per policy), never in the answer.
   void log_failure(const std::string& detail) const {
-    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-    auto last = last_failure_log_.load(std::memory_order_relaxed);
-    if (now - last < std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::seconds(1)).count() ||
-        !last_failure_log_.compare_exchange_strong(last, now))
-      return;
+    if (!failure_log_.allow()) return;
     if (auto logger = util::event_logger(); logger && logger->enabled(LogLevel::warn))
       logger->log(LogLevel::warn, "token check failed", {{"endpoint", options_.endpoint}, {"error", detail}});
   }
@@ -151,7 +148,7 @@ class IntrospectionAuthenticator final : public Authenticator {
   std::shared_ptr<void> refusals_owner_;
   std::shared_ptr<net::HttpClient> client_;
   std::string endpoint_name_;
-  mutable std::atomic<std::chrono::steady_clock::rep> last_failure_log_{0};
+  mutable util::LogThrottle failure_log_;
 };
 }  // namespace
 

@@ -34,6 +34,12 @@ class Browser:
             with e:
                 return e.code, e.headers, e.read().decode("utf-8", "replace")
 
+    def start_sign_in(self, url):
+        """Asks for a page without a session; returns the `state` of the redirect to the provider."""
+        status, headers, body = self.fetch(url)
+        assert status == 302, f"{url}: {status} {body[:300]}"
+        return urllib.parse.parse_qs(urllib.parse.urlsplit(headers["Location"]).query)["state"][0]
+
     def cookie(self, name):
         return next((c.value for c in self.jar if c.name == name), None)
 

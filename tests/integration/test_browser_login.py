@@ -229,8 +229,7 @@ class BrowserLoginTest(unittest.TestCase):
 
     def test_provider_refusal_reaches_the_browser(self):
         b = Browser(self.op.ca_file)
-        status, headers, _ = b.fetch(self.base + "/d/home")
-        state = urllib.parse.parse_qs(urllib.parse.urlsplit(headers["Location"]).query)["state"][0]
+        state = b.start_sign_in(self.base + "/d/home")
         status, headers, body = b.fetch(f"{self.base}/oauth2/callback?error=access_denied&state={state}")
         self.assertEqual(status, 403)
         self.assertEqual(json.loads(body)["error"], "login_refused")
@@ -238,8 +237,7 @@ class BrowserLoginTest(unittest.TestCase):
 
     def test_a_code_the_provider_does_not_know_is_refused(self):
         b = Browser(self.op.ca_file)
-        _, headers, _ = b.fetch(self.base + "/d/home")
-        state = urllib.parse.parse_qs(urllib.parse.urlsplit(headers["Location"]).query)["state"][0]
+        state = b.start_sign_in(self.base + "/d/home")
         status, _, body = b.fetch(f"{self.base}/oauth2/callback?code=made-up&state={state}")
         self.assertEqual(status, 401, body)
         answer = json.loads(body)

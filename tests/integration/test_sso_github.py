@@ -228,8 +228,7 @@ class GitHubSignInTest(unittest.TestCase):
 
     def test_a_bad_code_answered_with_200_is_still_refused(self):
         b = Browser(None)
-        _, headers, _ = b.fetch(self.base + "/d/home")
-        state = urllib.parse.parse_qs(urllib.parse.urlsplit(headers["Location"]).query)["state"][0]
+        state = b.start_sign_in(self.base + "/d/home")
         status, _, body = b.fetch(f"{self.base}/oauth2/callback?code=not-issued&state={state}")
         self.assertEqual(status, 401, body)
         answer = json.loads(body)
