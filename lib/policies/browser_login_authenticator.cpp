@@ -1,4 +1,5 @@
 #include "obsgw/browser_login.hpp"
+#include "policies/browser_login_purpose.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -33,7 +34,7 @@ using http::form_encode;
 
 // Browsers keep at most 4096 bytes per cookie, name and attributes included.
 constexpr std::size_t kMaxCookieValue = 3800;
-constexpr std::size_t kMaxReturnTo = 2048;
+constexpr std::size_t kMaxReturnTo = 512;  // login cookies pile up per tab: keep each small
 constexpr auto kDiscoveryTtl = std::chrono::hours(1);
 
 std::int64_t unix_now() {
@@ -80,6 +81,8 @@ std::string first_claim(std::string_view json, std::string_view path) {
 // A page the browser navigates to, as opposed to a script's call (which gets 401 rather than a redirect).
 bool is_navigation(const RequestHead& r) {
   if (r.method != "GET" && r.method != "HEAD") return false;
+  // Iframes navigate too, but a dashboard's panels must not each start a sign-in (and a login cookie).
+  if (auto dest = r.headers.get("Sec-Fetch-Dest"); dest && !iequals(*dest, "document")) return false;
   if (auto mode = r.headers.get("Sec-Fetch-Mode")) return iequals(*mode, "navigate");
   auto accept = r.headers.get("Accept");
   return accept && accept->find("text/html") != std::string_view::npos;
@@ -129,7 +132,10 @@ std::shared_ptr<const Identity> identity_from_session(std::string json) {
   id->subject = text("user");
   if (id->subject.empty()) id->subject = text("sub");
   id->issuer = text("iss");
-  id->email = text("email");
+  // An address the provider did not verify is the user's say-so (anyone may type admin@ into a profile): it is
+  // never passed on, nor matched by allow lists (which read email_verified themselves).
+  bool verified = false;
+  if (doc["email_verified"].get_bool().get(verified) == simdjson::SUCCESS && verified) id->email = text("email");
   id->name = text("name");
   simdjson::dom::array groups;
   if (doc["groups"].get_array().get(groups) == simdjson::SUCCESS)
@@ -150,8 +156,8 @@ class BrowserLoginAuthenticator final : public Authenticator {
         cache_owner_(std::make_shared<char>()),
         // The cookie's name is part of what is sealed: two routes signing in with the same secret (one of them
         // admitting fewer users) cannot take each other's sessions.
-        session_purpose_("obsgw session " + options_.cookie_name),
-        login_purpose_("obsgw login " + options_.cookie_name) {
+        session_purpose_(detail::sealed_cookie_purpose(options_, "session")),
+        login_purpose_(detail::sealed_cookie_purpose(options_, "login")) {
     const bool oidc = options_.provider == Provider::oidc;
     if (options_.client_id.empty()) throw std::invalid_argument("client_id: required");
     if (!is_web_url(options_.redirect_url, true))
@@ -160,6 +166,12 @@ class BrowserLoginAuthenticator final : public Authenticator {
     if (oidc && !is_web_url(options_.issuer, options_.allow_http))
       throw std::invalid_argument(fmt::format("issuer: \"{}\" must be an https:// URL", options_.issuer));
     if (!http::is_token(options_.cookie_name)) throw std::invalid_argument("cookie_name: not a valid cookie name");
+    if (!std::all_of(options_.cookie_domain.begin(), options_.cookie_domain.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-'; }))
+      throw std::invalid_argument("cookie_domain: not a host name");
+    if (options_.cookie_secure && starts_with(options_.redirect_url, "http://"))
+      throw std::invalid_argument("redirect_url: an http:// callback cannot receive Secure cookies (set cookie_secure false "
+                                  "for plain-http development)");
     if (!is_local_path(options_.logout_path) || options_.logout_path == callback_path_)
       throw std::invalid_argument("logout_path: must be a path (\"/...\") other than the callback's");
     if (!is_local_path(options_.post_logout_redirect) && !is_web_url(options_.post_logout_redirect, true))
@@ -222,24 +234,11 @@ class BrowserLoginAuthenticator final : public Authenticator {
         return Verdict::proceed();
       }
       // Expired, sealed with a retired secret, or forged: sign in again.
-    } else if (found) {
-      // Several cookies of this name (a stale one set for a parent domain, say): the first that opens counts, or
-      // the browser would be sent to sign in again and again, the new session never read.
-      std::shared_ptr<const Identity> identity;
-      for (const auto& field : ex.request().headers) {
-        if (identity || !iequals(field.name, "Cookie")) continue;
-        http::for_each_pair(field.value, ';', [&](std::string_view name, std::string_view value, std::string_view) {
-          if (!identity && name == options_.cookie_name && !value.empty()) identity = open_session(value);
-        });
-      }
-      if (identity) {
-        accept(ex, std::move(identity));
-        return Verdict::proceed();
-      }
     }
+    // Several cookies of this name count as none: taking the first that opens would let a cookie planted for a
+    // parent domain (by a sibling site) choose whose session this browser works in.
     if (!is_navigation(ex.request()))
-      return Verdict::reject(401, "login_required", "sign in first: this route needs a browser session")
-          .with_header("Cache-Control", "no-store");
+      return Verdict::reject(401, "login_required", "sign in first: this route needs a browser session");
     if (auto endpoints = known_endpoints()) return start_login(ex, *endpoints);
     return Verdict::suspend();  // the provider's endpoints are to be discovered first
   }
@@ -314,8 +313,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
     for (const auto& [k, v] : options_.authorization_params) location += "&" + form_encode(k) + "=" + form_encode(v);
     return Verdict::reject(302, "login_required", "sign in at the identity provider first")
         .with_header("Location", location)
-        .with_header("Set-Cookie", cookie(login_cookie_name(state), sealed, callback_path_, options_.login_ttl.count()))
-        .with_header("Cache-Control", "no-store");
+        .with_header("Set-Cookie", cookie(login_cookie_name(state), sealed, callback_path_, options_.login_ttl.count()));
   }
 
   Verdict sign_out(const Exchange& ex) const {
@@ -325,8 +323,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
     count("signed_out");
     return Verdict::reject(post ? 303 : 302, "signed_out", "signed out")
         .with_header("Location", options_.post_logout_redirect)
-        .with_header("Set-Cookie", cookie(options_.cookie_name, "", "/", 0))
-        .with_header("Cache-Control", "no-store");
+        .with_header("Set-Cookie", cookie(options_.cookie_name, "", "/", 0));
   }
 
   // --- the callback ---
@@ -430,8 +427,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
     co_return Verdict::reject(302, "signed_in", "signed in")
         .with_header("Location", return_to)
         .with_header("Set-Cookie", cookie(options_.cookie_name, session, "/", options_.session_ttl.count()))
-        .with_header("Set-Cookie", clear)
-        .with_header("Cache-Control", "no-store");
+        .with_header("Set-Cookie", clear);
   }
 
   // The user from a verified ID token (OpenID Connect Core 3.1.3.7), completed from userinfo when it lacks the
@@ -495,6 +491,10 @@ class BrowserLoginAuthenticator final : public Authenticator {
       read(res.body);
     }
     if (user.subject.empty()) user.subject = user.sub;
+    if (options_.subject_claim == "email" && !user.email_verified) {
+      count("denied");
+      co_return refuse(403, "user_not_allowed", "the provider has not verified this account's email address");
+    }
     co_return std::nullopt;
   }
 
@@ -537,7 +537,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
     }
     if (user.email.empty()) user.email = first_claim(profile.body, "email");
     if (std::find(options_.scopes.begin(), options_.scopes.end(), "read:org") != options_.scopes.end()) {
-      auto orgs = co_await github_get("/user/orgs", access_token, error);
+      auto orgs = co_await github_get("/user/orgs?per_page=100", access_token, error);
       if (!error.empty() || orgs.status != 200 || parser.parse(orgs.body).get_array().get(list) != simdjson::SUCCESS) {
         count("userinfo_failed");
         log_failure("github /user/orgs", error.empty() ? fmt::format("status {}", orgs.status) : error);
@@ -627,7 +627,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
   // --- answers, counters and logs ---
 
   static Verdict refuse(int status, std::string_view code, std::string_view message) {
-    return Verdict::reject(status, code, message).with_header("Cache-Control", "no-store");
+    return Verdict::reject(status, code, message);  // the gateway's answers all carry Cache-Control: no-store
   }
   static Verdict unavailable(std::string_view) {
     return refuse(503, "identity_provider_unavailable", "identity provider unavailable: sign-in cannot complete now")
@@ -663,6 +663,19 @@ class BrowserLoginAuthenticator final : public Authenticator {
   mutable util::LogThrottle failure_log_;
 };
 }  // namespace
+
+namespace detail {
+std::string sealed_cookie_purpose(const BrowserLoginOptions& o, std::string_view kind) {
+  std::string rules = fmt::format("{}\n{}\n{}\n{}\n{}\n", static_cast<int>(o.provider), o.issuer, o.github_api_url,
+                                  o.client_id, o.subject_claim);
+  for (const auto* list : {&o.allowed_email_domains, &o.allowed_users})
+    for (const auto& v : *list) rules += v + "\n";
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(rules.data()), rules.size(), digest);
+  return fmt::format("obsgw {} {} {}", kind, o.cookie_name,
+                     auth::base64url_encode({reinterpret_cast<const char*>(digest), 16}));
+}
+}  // namespace detail
 
 std::shared_ptr<const Authenticator> make_browser_login_authenticator(BrowserLoginOptions options) {
   return std::make_shared<BrowserLoginAuthenticator>(std::move(options));

@@ -217,6 +217,15 @@ class BrowserLoginTest(unittest.TestCase):
             self.assertIsNone(b.cookie("restricted_session"))
         self.assertEqual(self.counter(logins("denied")) - denied0, 2)
 
+    def test_an_unverified_email_is_not_passed_on(self):
+        """mallory's provider account says mallory@example.com, unverified: the app learns her subject only."""
+        b, _ = self.sign_in("mallory")
+        status, _, _ = b.fetch(self.base + "/d/home?orgId=1")
+        self.assertEqual(status, 200)
+        rec = self.up.requests[-1]
+        self.assertEqual(rec.header("X-WEBAUTH-USER"), "mallory")
+        self.assertIsNone(rec.header("X-WEBAUTH-EMAIL"))
+
     def test_sign_out(self):
         b, _ = self.sign_in("alice")
         status, headers, _ = b.fetch(self.base + "/oauth2/sign_out")

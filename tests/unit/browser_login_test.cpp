@@ -17,6 +17,7 @@
 
 #include "auth/sealed_cookie.hpp"
 #include "http/form_encoding.hpp"
+#include "policies/browser_login_purpose.hpp"
 
 namespace obsgw {
 namespace {
@@ -76,7 +77,7 @@ Verdict run_async(const Authenticator& policy, Exchange& ex) {
 }
 
 std::string session(std::string json, std::int64_t expires_at, const std::string& secret = kSecret) {
-  return auth::CookieSealer({secret}).seal(json, "obsgw session obsgw_session", expires_at);
+  return auth::CookieSealer({secret}).seal(json, detail::sealed_cookie_purpose(github_options(), "session"), expires_at);
 }
 
 TEST(BrowserLogin, ANavigationIsSentToTheProviderWithStateNonceAndPkce) {
@@ -103,9 +104,8 @@ TEST(BrowserLogin, ANavigationIsSentToTheProviderWithStateNonceAndPkce) {
   ASSERT_EQ(cookies.size(), 1u);
   EXPECT_THAT(cookies[0], StartsWith("obsgw_session_login_" + state->substr(0, 12) + "="));
   EXPECT_THAT(cookies[0], HasSubstr("; Path=/oauth2/callback; Max-Age=600; HttpOnly; SameSite=Lax; Secure"));
-  EXPECT_EQ(header_values(r, "Cache-Control"), std::vector<std::string>{"no-store"});
   // What the cookie holds: the state in the URL, and the page to come back to.
-  auto login = auth::CookieSealer({kSecret}).open(cookie_value(cookies[0]), "obsgw login obsgw_session", now_s());
+  auto login = auth::CookieSealer({kSecret}).open(cookie_value(cookies[0]), detail::sealed_cookie_purpose(github_options(), "login"), now_s());
   ASSERT_TRUE(login);
   EXPECT_THAT(*login, HasSubstr("\"state\":\"" + *state + "\""));
   EXPECT_THAT(*login, HasSubstr("\"return_to\":\"/d/home?orgId=1&x=%2F\""));
@@ -139,7 +139,7 @@ TEST(BrowserLogin, AnOffSiteReturnPathBecomesTheRoot) {
     auto ex = request("GET", path);
     auto v = policy->on_request(ex);
     auto login = auth::CookieSealer({kSecret}).open(cookie_value(header_values(v.rejection(), "Set-Cookie")[0]),
-                                                    "obsgw login obsgw_session", now_s());
+                                                    detail::sealed_cookie_purpose(github_options(), "login"), now_s());
     ASSERT_TRUE(login);
     EXPECT_THAT(*login, HasSubstr("\"return_to\":\"/\"")) << path;
   }
@@ -168,19 +168,53 @@ TEST(BrowserLogin, ASealedSessionAuthenticatesAndStaysWithTheGateway) {
   }
 }
 
-TEST(BrowserLogin, AStaleCookieOfTheSameNameDoesNotHideTheSession) {
+TEST(BrowserLogin, TwoSessionCookiesCountAsNone) {
+  // A cookie planted for a parent domain must not choose whose session the browser works in.
   auto policy = make_browser_login_authenticator(github_options());
-  auto good = session(R"({"sub":"42","user":"octocat","groups":[]})", now_s() + 3600);
-  auto stale = session(R"({"sub":"42","user":"octocat","groups":[]})", now_s() - 10);
+  auto mine = session(R"({"sub":"42","user":"octocat","groups":[]})", now_s() + 3600);
+  auto planted = session(R"({"sub":"66","user":"mallory","groups":[]})", now_s() + 3600);
   auto ex = request("GET", "/d/home");
-  ex.request().headers.add("Cookie", "obsgw_session=" + stale + "; theme=dark");
-  ex.request().headers.add("Cookie", "obsgw_session=" + good);
-  ASSERT_TRUE(policy->on_request(ex).proceeds()) << "a browser holding both would otherwise sign in forever";
-  EXPECT_EQ(ex.identity->subject, "octocat");
-  EXPECT_EQ(ex.request().headers.get("Cookie"), "theme=dark");
-  auto none = request("GET", "/d/home");
-  none.request().headers.add("Cookie", "obsgw_session=" + stale + "; obsgw_session=garbage");
-  EXPECT_EQ(policy->on_request(none).rejection().status, 302);
+  ex.request().headers.add("Cookie", "obsgw_session=" + planted + "; obsgw_session=" + mine);
+  EXPECT_EQ(policy->on_request(ex).rejection().status, 302);
+  EXPECT_FALSE(ex.identity);
+}
+
+TEST(BrowserLogin, UnverifiedEmailsAreNotPassedOn) {
+  auto policy = make_browser_login_authenticator(github_options());
+  auto ex = request("GET", "/d/home");
+  ex.request().headers.add("Cookie", "obsgw_session=" + session(R"({"sub":"1","user":"eve","email":"admin@corp.example",)"
+                                                                R"("email_verified":false,"groups":[]})",
+                                                                now_s() + 3600));
+  ASSERT_TRUE(policy->on_request(ex).proceeds());
+  EXPECT_EQ(ex.identity->email, "");
+  EXPECT_FALSE(ex.request().headers.get("X-Auth-Request-Email"));
+}
+
+TEST(BrowserLogin, OtherRulesOpenNoneOfTheSessions) {
+  // The same cookie name and secret, but an allow list: the first route's sessions do not open here.
+  auto open_route = github_options();
+  auto strict = github_options();
+  strict.allowed_users = {"octocat"};
+  auto cookie = auth::CookieSealer({kSecret}).seal(R"({"sub":"66","user":"mallory","groups":[]})",
+                                                   detail::sealed_cookie_purpose(open_route, "session"), now_s() + 3600);
+  auto ex = request("GET", "/d/home");
+  ex.request().headers.add("Cookie", "obsgw_session=" + cookie);
+  EXPECT_EQ(make_browser_login_authenticator(strict)->on_request(ex).rejection().status, 302);
+  auto same = request("GET", "/d/home");
+  same.request().headers.add("Cookie", "obsgw_session=" + cookie);
+  EXPECT_TRUE(make_browser_login_authenticator(open_route)->on_request(same).proceeds());
+}
+
+TEST(BrowserLogin, IframesDoNotStartSignIns) {
+  auto policy = make_browser_login_authenticator(github_options());
+  auto frame = request("GET", "/d-solo/abc");
+  frame.request().headers.add("Sec-Fetch-Mode", "navigate");
+  frame.request().headers.add("Sec-Fetch-Dest", "iframe");
+  EXPECT_EQ(policy->on_request(frame).rejection().status, 401);
+  auto page = request("GET", "/d/abc");
+  page.request().headers.add("Sec-Fetch-Mode", "navigate");
+  page.request().headers.add("Sec-Fetch-Dest", "document");
+  EXPECT_EQ(policy->on_request(page).rejection().status, 302);
 }
 
 TEST(BrowserLogin, EditedExpiredOrForeignSessionsSignInAgain) {
@@ -190,9 +224,9 @@ TEST(BrowserLogin, EditedExpiredOrForeignSessionsSignInAgain) {
   std::string edited = good;
   edited[20] = edited[20] == 'A' ? 'B' : 'A';
   for (const auto& cookie : {edited, session(json, now_s() - 1), session(json, now_s() + 3600, std::string(32, 'o')),
-                             auth::CookieSealer({kSecret}).seal(json, "obsgw login obsgw_session", now_s() + 3600),
+                             auth::CookieSealer({kSecret}).seal(json, detail::sealed_cookie_purpose(github_options(), "login"), now_s() + 3600),
                              // another route's session (same secret, another cookie name): not this route's
-                             auth::CookieSealer({kSecret}).seal(json, "obsgw session restricted_session", now_s() + 3600),
+                             auth::CookieSealer({kSecret}).seal(json, detail::sealed_cookie_purpose([] { auto o = github_options(); o.cookie_name = "restricted_session"; return o; }(), "session"), now_s() + 3600),
                              std::string("garbage")}) {
     auto ex = request("GET", "/d/home");
     ex.request().headers.add("Cookie", "obsgw_session=" + cookie);
@@ -267,6 +301,8 @@ TEST(BrowserLogin, OptionsAreChecked) {
   EXPECT_THROW(with([](auto& o) { o.logout_path = "/oauth2/callback"; })(), std::invalid_argument);
   EXPECT_THROW(with([](auto& o) { o.token_endpoint = "http://idp.example/token"; })(), std::invalid_argument);
   EXPECT_THROW(with([](auto& o) { o.identity_headers.subject = "Host"; })(), std::invalid_argument);
+  EXPECT_THROW(with([](auto& o) { o.cookie_domain = "example.com; SameSite=None"; })(), std::invalid_argument);
+  EXPECT_THROW(with([](auto& o) { o.redirect_url = "http://grafana.example/oauth2/callback"; })(), std::invalid_argument);
   EXPECT_THROW(with([](auto& o) {
                  o.provider = BrowserLoginOptions::Provider::oidc;
                  o.issuer = "https://idp.example";
