@@ -520,8 +520,17 @@ class BrowserLoginAuthenticator final : public Authenticator {
     // The profile's public email is whatever the user chose to show; /user/emails says which are verified.
     simdjson::dom::parser parser;
     simdjson::dom::array list;
+    // A scope the user withheld (GitHub lets them untick it) is an answer: no verified email, no groups. GitHub
+    // failing is not, and must not sign anyone in with less than they have.
+    auto github_failed = [&](const net::HttpClientResponse& r, const char* what) {
+      if (error.empty() && r.status != 0 && r.status < 500 && r.status != 429) return false;
+      count("userinfo_failed");
+      log_failure(what, error.empty() ? fmt::format("status {}", r.status) : error);
+      return true;
+    };
     auto emails = co_await github_get("/user/emails", access_token, error);
-    if (error.empty() && emails.status == 200 && parser.parse(emails.body).get_array().get(list) == simdjson::SUCCESS) {
+    if (github_failed(emails, "github /user/emails")) co_return unavailable("");
+    if (emails.status == 200 && parser.parse(emails.body).get_array().get(list) == simdjson::SUCCESS) {
       for (auto e : list) {
         std::string_view address;
         if (e["email"].get_string().get(address) != simdjson::SUCCESS) continue;
@@ -538,15 +547,12 @@ class BrowserLoginAuthenticator final : public Authenticator {
     if (user.email.empty()) user.email = first_claim(profile.body, "email");
     if (std::find(options_.scopes.begin(), options_.scopes.end(), "read:org") != options_.scopes.end()) {
       auto orgs = co_await github_get("/user/orgs?per_page=100", access_token, error);
-      if (!error.empty() || orgs.status != 200 || parser.parse(orgs.body).get_array().get(list) != simdjson::SUCCESS) {
-        count("userinfo_failed");
-        log_failure("github /user/orgs", error.empty() ? fmt::format("status {}", orgs.status) : error);
-        co_return unavailable("");
-      }
-      for (auto org : list) {
-        std::string_view name;
-        if (org["login"].get_string().get(name) == simdjson::SUCCESS) user.groups.emplace_back(name);
-      }
+      if (github_failed(orgs, "github /user/orgs")) co_return unavailable("");
+      if (orgs.status == 200 && parser.parse(orgs.body).get_array().get(list) == simdjson::SUCCESS)
+        for (auto org : list) {
+          std::string_view name;
+          if (org["login"].get_string().get(name) == simdjson::SUCCESS) user.groups.emplace_back(name);
+        }
     }
     co_return std::nullopt;
   }
