@@ -247,7 +247,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
     if (ex.client_path() == callback_path_) co_return co_await finish_login(ex);
     std::string error;
     auto endpoints = co_await discovered_endpoints(error);
-    if (!endpoints) co_return unavailable(error);
+    if (!endpoints) co_return unavailable();
     co_return start_login(ex, *endpoints);
   }
 
@@ -364,7 +364,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
     const std::string clear = clear_login_cookie(*state);
     std::string error;
     auto endpoints = co_await discovered_endpoints(error);
-    if (!endpoints) co_return unavailable(error).with_header("Set-Cookie", clear);
+    if (!endpoints) co_return unavailable().with_header("Set-Cookie", clear);
 
     // The code for tokens (RFC 6749 4.1.3, with the PKCE verifier of RFC 7636 4.5).
     net::HttpClientRequest req;
@@ -394,7 +394,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
                          fmt::format("the identity provider did not accept the sign-in code ({}): open the page again",
                                      safe_code(provider_error)))
             .with_header("Set-Cookie", clear);
-      co_return unavailable("").with_header("Set-Cookie", clear);
+      co_return unavailable().with_header("Set-Cookie", clear);
     }
 
     User user;
@@ -440,7 +440,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
       co_return refuse(502, "login_failed", "the identity provider sent no ID token");
     }
     auto outcome = co_await auth::verify_waiting_for_keys(*verifier_, id_token);
-    if (outcome.kind == VerifyOutcome::Kind::need_keys) co_return unavailable("the provider's signing keys could not be fetched");
+    if (outcome.kind == VerifyOutcome::Kind::need_keys) co_return unavailable();
     if (outcome.kind != VerifyOutcome::Kind::verified) {
       count("invalid_id_token");
       log_failure("id token", outcome.message);
@@ -481,7 +481,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
       if (!error.empty() || res.status != 200) {
         count("userinfo_failed");
         log_failure("userinfo", error.empty() ? fmt::format("status {}", res.status) : error);
-        co_return unavailable("");
+        co_return unavailable();
       }
       // OIDC Core 5.3.2: a userinfo answer for another subject must not be used.
       if (first_claim(res.body, "sub") != user.sub) {
@@ -506,7 +506,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
     if (!error.empty() || profile.status != 200) {
       count("userinfo_failed");
       log_failure("github /user", error.empty() ? fmt::format("status {}", profile.status) : error);
-      co_return unavailable("");
+      co_return unavailable();
     }
     user.login = first_claim(profile.body, "login");
     user.sub = first_claim(profile.body, "id");
@@ -529,7 +529,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
       return true;
     };
     auto emails = co_await github_get("/user/emails", access_token, error);
-    if (github_failed(emails, "github /user/emails")) co_return unavailable("");
+    if (github_failed(emails, "github /user/emails")) co_return unavailable();
     if (emails.status == 200 && parser.parse(emails.body).get_array().get(list) == simdjson::SUCCESS) {
       for (auto e : list) {
         std::string_view address;
@@ -547,7 +547,7 @@ class BrowserLoginAuthenticator final : public Authenticator {
     if (user.email.empty()) user.email = first_claim(profile.body, "email");
     if (std::find(options_.scopes.begin(), options_.scopes.end(), "read:org") != options_.scopes.end()) {
       auto orgs = co_await github_get("/user/orgs?per_page=100", access_token, error);
-      if (github_failed(orgs, "github /user/orgs")) co_return unavailable("");
+      if (github_failed(orgs, "github /user/orgs")) co_return unavailable();
       if (orgs.status == 200 && parser.parse(orgs.body).get_array().get(list) == simdjson::SUCCESS)
         for (auto org : list) {
           std::string_view name;
@@ -635,7 +635,8 @@ class BrowserLoginAuthenticator final : public Authenticator {
   static Verdict refuse(int status, std::string_view code, std::string_view message) {
     return Verdict::reject(status, code, message);  // the gateway's answers all carry Cache-Control: no-store
   }
-  static Verdict unavailable(std::string_view) {
+  // The cause is in the log (log_failure), never in the answer.
+  static Verdict unavailable() {
     return refuse(503, "identity_provider_unavailable", "identity provider unavailable: sign-in cannot complete now")
         .with_header("Retry-After", "5");
   }
